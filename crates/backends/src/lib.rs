@@ -1,0 +1,19 @@
+//! Verifiers for saslauthd-rs: the last step of socket → frame → policy → verifier → reply.
+//!
+//! Each mechanism (named after its Cyrus counterpart) implements [`Verifier`] and answers with an
+//! [`Outcome`]. Password-hash schemes shared by several mechanisms live in [`hash`].
+
+pub mod blocking_pool;
+pub mod credentials;
+pub mod hash;
+pub mod mechanism;
+pub mod outcome;
+pub mod pam;
+pub mod passwd_file;
+pub mod verifier;
+
+pub use blocking_pool::BlockingPool;
+pub use credentials::Credentials;
+pub use mechanism::{Mechanism, MechanismError, MechanismOptions};
+pub use outcome::{Outcome, Reject};
+pub use verifier::{Verifier, VerifyFuture};

@@ -1,0 +1,72 @@
+//! Mechanism names (`-a`) and building the verifier each names.
+
+use crate::{BlockingPool, Verifier};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// The mechanisms this build knows, by their `-a` names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mechanism {
+    /// `passwd-file`: `user:hash` lines (htpasswd / Dovecot passwd-file).
+    PasswdFile,
+    /// `pam`: Linux-PAM, service = the request's service field.
+    Pam,
+}
+
+impl Mechanism {
+    /// Every mechanism, in the order `-v` lists them.
+    pub const ALL: [Mechanism; 2] = [Mechanism::PasswdFile, Mechanism::Pam];
+
+    /// The `-a` name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Mechanism::PasswdFile => "passwd-file",
+            Mechanism::Pam => "pam",
+        }
+    }
+
+    /// Look a name up, ignoring case as Cyrus does.
+    pub fn from_name(name: &str) -> Option<Mechanism> {
+        Self::ALL.into_iter().find(|m| m.name().eq_ignore_ascii_case(name))
+    }
+}
+
+/// What building a verifier needs besides the mechanism name.
+#[derive(Debug, Clone)]
+pub struct MechanismOptions {
+    /// The `-O` value (its meaning is the mechanism's: a file for passwd-file).
+    pub option: Option<String>,
+    /// Where blocking work runs.
+    pub pool: BlockingPool,
+    /// A PAM configuration directory to use instead of `/etc/pam.d` (`pam_start_confdir`).
+    pub pam_confdir: Option<PathBuf>,
+}
+
+/// Why a mechanism could not be set up (Cyrus: `failed to initialize mechanism X`).
+#[derive(Debug, thiserror::Error)]
+pub enum MechanismError {
+    /// A required option is missing.
+    #[error("mechanism {mechanism} needs {what}")]
+    MissingOption {
+        /// The mechanism.
+        mechanism: &'static str,
+        /// What it needs, in words.
+        what: &'static str,
+    },
+    /// An option was given but is unusable.
+    #[error("mechanism {mechanism}: {reason}")]
+    BadOption {
+        /// The mechanism.
+        mechanism: &'static str,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// Build the verifier for `mechanism`.
+pub fn build(mechanism: Mechanism, options: &MechanismOptions) -> Result<Arc<dyn Verifier>, MechanismError> {
+    Ok(match mechanism {
+        Mechanism::PasswdFile => Arc::new(crate::passwd_file::PasswdFile::new(options)?),
+        Mechanism::Pam => Arc::new(crate::pam::Pam::new(options)),
+    })
+}

@@ -1,0 +1,49 @@
+//! What a verifier answers, and the rule the daemon applies to it.
+//!
+//! * [`Outcome::Ok`] — the reply is `OK`.
+//! * [`Outcome::No`] — the reply is `NO <reason>`; libsasl2 turns it into `SASL_BADAUTH`.
+//! * [`Outcome::Unavailable`] — the verifier could not decide (backend down, timeout, internal
+//!   error). The daemon closes the connection *without* a reply so libsasl2 returns `SASL_FAIL`
+//!   and Postfix answers `454 4.7.0 Temporary authentication failure` instead of telling the user
+//!   the password is wrong. A later chain of mechanisms stops on it, too.
+
+use std::fmt;
+
+/// A verifier's answer to one request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// The credentials are good.
+    Ok,
+    /// The credentials are wrong, or the account is unknown, locked or expired.
+    No(Reject),
+    /// The verifier could not decide; the text says why (for the log only).
+    Unavailable(String),
+}
+
+/// Why credentials were refused. `Display` gives Cyrus's exact reply text after `NO `.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reject {
+    /// Unknown user (Cyrus shadow: `NO Invalid username`).
+    InvalidUsername,
+    /// Wrong password, or a locked/empty/unusable stored hash (Cyrus shadow).
+    IncorrectPassword,
+    /// `pam_start` failed.
+    PamStart,
+    /// `pam_authenticate` refused (unknown user and wrong password look the same).
+    PamAuth,
+    /// `pam_acct_mgmt` refused (expired, locked, password change required).
+    PamAcct,
+}
+
+impl fmt::Display for Reject {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The texts are Cyrus 2.1.28's (reference §3.1, §3.2); log parsers match on them.
+        f.write_str(match self {
+            Reject::InvalidUsername => "Invalid username",
+            Reject::IncorrectPassword => "Incorrect password",
+            Reject::PamStart => "PAM start error",
+            Reject::PamAuth => "PAM auth error",
+            Reject::PamAcct => "PAM acct error",
+        })
+    }
+}
