@@ -1,5 +1,14 @@
-//! The saslauthd-rs daemon as a library: the request path reads top to bottom as
-//! [`server`] (accept) → [`connection`] (read frame, via [`frame`]) → [`policy`] (realm, limits,
-//! later cache and penalties) → a [`backends::Verifier`] → [`reply`].
+//! The saslauthd-rs daemon as a library. The request path reads top to bottom:
+//! [`server`] (accept) → [`connection`] (read frame, via [`frame`]) → [`policy`] (field checks,
+//! realm, deadline; later cache and penalties) → a [`backends::Verifier`] → [`reply`].
 
+pub mod cli;
+pub mod connection;
+pub mod daemonize;
 pub mod frame;
+pub mod log_safe;
+pub mod logging;
+pub mod policy;
+pub mod reply;
+pub mod run_dir;
+pub mod server;

@@ -1,2 +1,146 @@
-//! Placeholder.
-fn main() {}
+//! `saslauthd`: parse the command line, set up the mechanism and the run directory, detach, and
+//! serve until SIGTERM/SIGINT. The start-up order is deliberate: everything that can fail on the
+//! operator's input fails before the fork, with a message on the terminal; the parent exits only
+//! once the socket is bound and the pid file written.
+
+use backends::{BlockingPool, Mechanism, MechanismOptions, mechanism};
+use clap::Parser;
+use mux_server::cli::Cli;
+use mux_server::connection::Limits;
+use mux_server::policy::{Policy, PolicyConfig};
+use mux_server::run_dir::RunDir;
+use mux_server::server::{self, ServerConfig};
+use mux_server::{daemonize, logging};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::signal::unix::{SignalKind, signal};
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            // Cyrus exits 0 after usage; a wrong command line deserves a failure status.
+            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
+        }
+    };
+    if cli.version {
+        print_version();
+        return ExitCode::SUCCESS;
+    }
+    match start(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(code) => ExitCode::from(code),
+    }
+}
+
+fn print_version() {
+    let names: Vec<&str> = Mechanism::ALL.iter().map(|m| m.name()).collect();
+    eprintln!("saslauthd-rs {} (saslauthd 2.1.28 compatible)", env!("CARGO_PKG_VERSION"));
+    eprintln!("authentication mechanisms: {}\n", names.join(" "));
+}
+
+/// Fail with a message on stderr and the given exit status.
+fn fail(code: u8, message: impl std::fmt::Display) -> u8 {
+    eprintln!("saslauthd: {message}");
+    code
+}
+
+fn start(cli: Cli) -> Result<(), u8> {
+    let name = cli.mech.as_deref().ok_or_else(|| fail(1, "no authentication mechanism specified (-a)"))?;
+    let mech = Mechanism::from_name(name)
+        .ok_or_else(|| fail(1, format!("unknown authentication mechanism: {name}")))?;
+    if cli.cache || cli.cache_size.is_some() || cli.cache_ttl.is_some() {
+        eprintln!("saslauthd: note: the credential cache (-c, -s, -t) is accepted but not active yet");
+    }
+    let limits = Limits {
+        max_field: usize::from(cli.max_field),
+        read_timeout: seconds(cli.read_timeout, "--read-timeout")?,
+        drain_timeout: Duration::from_secs(5),
+    };
+    let verify_timeout = seconds(cli.verify_timeout, "--verify-timeout")?;
+    let max_connections = cli.max_connections as usize;
+    let pool_size = if cli.threads == 0 { max_connections } else { cli.threads as usize };
+    let options = MechanismOptions {
+        option: cli.option.last().cloned(),
+        pool: BlockingPool::new(pool_size),
+        pam_confdir: cli.pam_confdir.clone(),
+    };
+    let verifier = mechanism::build(mech, &options)
+        .map_err(|e| fail(1, format!("failed to initialize mechanism {}: {e}", mech.name())))?;
+
+    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o077));
+    let mut run_dir = RunDir::lock(&cli.run_dir).map_err(|e| fail(e.exit_code(), &e))?;
+    let listener = run_dir.bind(cli.socket_mode, cli.socket_group.as_deref()).map_err(|e| fail(1, &e))?;
+    let socket_path = run_dir.socket_path();
+
+    let readiness = if cli.stays_in_foreground() {
+        None
+    } else {
+        match daemonize::detach().map_err(|e| fail(1, format!("cannot detach: {e}")))? {
+            Ok(readiness) => Some(readiness),
+            Err(0) => return Ok(()),
+            Err(code) => return Err(fail(code, "Cannot start saslauthd (see syslog)")),
+        }
+    };
+    let target = if readiness.is_some() { logging::Target::Syslog } else { logging::Target::Stderr };
+    logging::init(target, cli.verbose || cli.debug);
+    run_dir.write_pid().map_err(|e| log_fail(&e))?;
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .max_blocking_threads(pool_size.saturating_add(8))
+        .thread_name("saslauthd")
+        .build()
+        .map_err(|e| log_fail(&format!("cannot start the runtime: {e}")))?;
+    let config = ServerConfig { limits, max_connections, shutdown_grace: Duration::from_secs(2) };
+    let policy = Arc::new(Policy::new(verifier, PolicyConfig { join_realm: cli.join_realm, verify_timeout }));
+    let served = runtime.block_on(async move {
+        let listener = tokio::net::UnixListener::from_std(listener)?;
+        let shutdown = shutdown_signal()?;
+        tracing::info!("master pid is: {}", std::process::id());
+        tracing::info!("listening on socket: {}", socket_path.display());
+        if let Some(readiness) = readiness {
+            readiness.ready();
+        }
+        server::run(vec![listener], policy, config, shutdown).await;
+        Ok::<(), std::io::Error>(())
+    });
+    runtime.shutdown_timeout(Duration::from_millis(100));
+    run_dir.remove();
+    served.map_err(|e| log_fail(&e))?;
+    tracing::info!("master exited: {}", std::process::id());
+    Ok(())
+}
+
+fn seconds(value: f64, option: &str) -> Result<Duration, u8> {
+    Duration::try_from_secs_f64(value)
+        .ok()
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| fail(1, format!("{option} must be a positive number of seconds")))
+}
+
+fn log_fail(e: &dyn std::fmt::Display) -> u8 {
+    tracing::error!("{e}");
+    1
+}
+
+/// Resolves on SIGTERM or SIGINT. SIGHUP is logged and otherwise ignored, as Cyrus ignores it
+/// (Debian's `reload` sends it).
+fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    let mut hup = signal(SignalKind::hangup())?;
+    tokio::spawn(async move {
+        while hup.recv().await.is_some() {
+            tracing::info!("SIGHUP received: nothing to reload yet, still serving");
+        }
+    });
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => tracing::info!("SIGTERM received, shutting down"),
+            _ = int.recv() => tracing::info!("SIGINT received, shutting down"),
+        }
+    })
+}

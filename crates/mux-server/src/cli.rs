@@ -1,0 +1,170 @@
+//! The command line: Cyrus saslauthd's short options with Cyrus's meanings and defaults
+//! (reference §2.1), plus long options for what Cyrus lacks.
+
+use clap::{ArgAction, Parser};
+use std::path::PathBuf;
+
+/// Debian's compiled-in run directory (reference §1.1).
+pub const DEFAULT_RUN_DIR: &str = "/var/run/saslauthd";
+
+/// Cyrus's default number of serving processes; here the size of the blocking pool.
+pub const DEFAULT_THREADS: u32 = 5;
+
+/// `saslauthd` options as the operator wrote them.
+#[derive(Debug, Parser)]
+#[command(
+    name = "saslauthd",
+    about = "SASL authentication daemon (saslauthd-rs, a drop-in for Cyrus saslauthd)",
+    disable_help_flag = true,
+    disable_version_flag = true
+)]
+pub struct Cli {
+    /// Authentication mechanism (passwd-file, pam). Required.
+    #[arg(short = 'a', value_name = "authmech")]
+    pub mech: Option<String>,
+
+    /// Mechanism option (passwd-file: the file). Given twice, the last wins, as in Cyrus.
+    #[arg(short = 'O', value_name = "option", action = ArgAction::Append, allow_hyphen_values = true)]
+    pub option: Vec<String>,
+
+    /// Run directory holding the `mux` socket and `saslauthd.pid`.
+    #[arg(short = 'm', value_name = "path", default_value = DEFAULT_RUN_DIR)]
+    pub run_dir: PathBuf,
+
+    /// Requests checked at once by blocking mechanisms (PAM, hashing). 0 means one per connection.
+    #[arg(short = 'n', value_name = "threads", default_value_t = DEFAULT_THREADS)]
+    pub threads: u32,
+
+    /// Enable the credential cache (accepted; not yet active).
+    #[arg(short = 'c')]
+    pub cache: bool,
+
+    /// Cache size in KiB (accepted; not yet active).
+    #[arg(short = 's', value_name = "size", value_parser = clap::value_parser!(u64).range(1..))]
+    pub cache_size: Option<u64>,
+
+    /// Cache timeout in seconds (accepted; not yet active).
+    #[arg(short = 't', value_name = "timeout", value_parser = clap::value_parser!(u64).range(1..))]
+    pub cache_ttl: Option<u64>,
+
+    /// Debug: stay in the foreground and log verbosely to stderr.
+    #[arg(short = 'd')]
+    pub debug: bool,
+
+    /// Stay in the foreground.
+    #[arg(short = 'f')]
+    pub foreground: bool,
+
+    /// Accepted for compatibility: there is no accept lock file to disable.
+    #[arg(short = 'l')]
+    pub no_accept_lock: bool,
+
+    /// Verify `login@realm` when the client sends a realm.
+    #[arg(short = 'r')]
+    pub join_realm: bool,
+
+    /// Print the version and mechanisms, then exit.
+    #[arg(short = 'v')]
+    pub version: bool,
+
+    /// Verbose logging (debug level).
+    #[arg(short = 'V')]
+    pub verbose: bool,
+
+    /// Print help.
+    #[arg(short = 'h', action = ArgAction::Help)]
+    pub help: Option<bool>,
+
+    /// Seconds a client has to send its complete request.
+    #[arg(long, value_name = "secs", default_value_t = 5.0)]
+    pub read_timeout: f64,
+
+    /// Seconds a verifier may take before the request is answered with a temporary failure.
+    #[arg(long, value_name = "secs", default_value_t = 30.0)]
+    pub verify_timeout: f64,
+
+    /// Largest accepted field in bytes (Cyrus: 256).
+    #[arg(long, value_name = "bytes", default_value_t = 256, value_parser = clap::value_parser!(u16).range(1..))]
+    pub max_field: u16,
+
+    /// Connections served at once; further clients wait in the listen backlog.
+    #[arg(long, value_name = "n", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections: u32,
+
+    /// Socket permissions in octal (Cyrus: 777; the run directory's mode guards access).
+    #[arg(long, value_name = "octal", default_value = "777", value_parser = parse_mode)]
+    pub socket_mode: u32,
+
+    /// Group to own the socket.
+    #[arg(long, value_name = "group")]
+    pub socket_group: Option<String>,
+
+    /// PAM configuration directory to use instead of /etc/pam.d.
+    #[arg(long, value_name = "dir")]
+    pub pam_confdir: Option<PathBuf>,
+}
+
+fn parse_mode(text: &str) -> Result<u32, String> {
+    u32::from_str_radix(text, 8)
+        .ok()
+        .filter(|m| *m <= 0o777)
+        .ok_or_else(|| format!("{text:?} is not an octal mode such as 770"))
+}
+
+impl Cli {
+    /// Whether to stay attached to the terminal.
+    pub fn stays_in_foreground(&self) -> bool {
+        self.debug || self.foreground
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("saslauthd").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn cyrus_command_lines_parse() {
+        let cli =
+            parse(&["-a", "pam", "-c", "-m", "/var/spool/postfix/var/run/saslauthd", "-n", "5"]).unwrap();
+        assert_eq!(cli.mech.as_deref(), Some("pam"));
+        assert!(cli.cache);
+        assert_eq!(cli.threads, 5);
+        let cli = parse(&[
+            "-apasswd-file",
+            "-O",
+            "a",
+            "-O",
+            "-x",
+            "-cdr",
+            "-n0",
+            "-s",
+            "64",
+            "-t",
+            "30",
+            "-V",
+            "-l",
+        ])
+        .unwrap();
+        assert_eq!(cli.option, ["a", "-x"]);
+        assert!(cli.debug && cli.join_realm && cli.cache && cli.verbose && cli.no_accept_lock);
+        assert_eq!(cli.threads, 0);
+        assert_eq!(cli.run_dir, PathBuf::from(DEFAULT_RUN_DIR));
+    }
+
+    #[test]
+    fn bad_values_are_usage_errors() {
+        for args in
+            [&["-a", "pam", "-n", "abc"][..], &["-a", "pam", "-n", "-1"], &["-t", "0"], &["-s", "0"], &["-X"]]
+        {
+            assert!(parse(args).is_err(), "{args:?}");
+        }
+        assert!(parse(&["-a", "pam", "-a", "pam"]).is_err(), "Cyrus takes one -a");
+        assert!(parse(&["--socket-mode", "999"]).is_err());
+        assert_eq!(parse(&["--socket-mode", "660"]).unwrap().socket_mode, 0o660);
+    }
+}

@@ -1,0 +1,101 @@
+//! Step "read frame" on a live socket: one request per connection, under a deadline and size
+//! limits, then the reply, the half-close and a bounded drain.
+
+use crate::frame::{self, Decoded, FIELD_NAMES, RawRequest};
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::UnixStream;
+use tokio::time::{Instant, timeout_at};
+use zeroize::Zeroizing;
+
+/// Per-connection limits.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Largest accepted field; Cyrus's `MAX_REQ_LEN` is 256 ([`frame::MAX_FIELD_LEN`]).
+    pub max_field: usize,
+    /// Time a client has to send its whole request after connecting. Cyrus has none, so one
+    /// stalled client pins a worker forever (reference §1.5); libsasl2 writes the request with
+    /// one `writev`, so a few seconds is generous.
+    pub read_timeout: Duration,
+    /// Time allowed, after the reply, for the client to close before we do. Cyrus drains until
+    /// EOF with no limit; a client that keeps the socket open must not hold a slot forever.
+    pub drain_timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_field: frame::MAX_FIELD_LEN,
+            read_timeout: Duration::from_secs(5),
+            drain_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// How reading a request ended.
+#[derive(Debug)]
+pub enum Received {
+    /// A complete request.
+    Request(RawRequest),
+    /// A field announced more than `max_field` bytes; the name is Cyrus's (`login`, …).
+    Oversize(&'static str),
+    /// The client closed before the request was complete (Cyrus: close, no reply).
+    Closed,
+    /// The deadline passed before the request was complete.
+    TimedOut,
+    /// The socket failed.
+    Failed(std::io::Error),
+}
+
+/// Read one request from `stream`.
+pub async fn read_request(stream: &mut UnixStream, limits: &Limits) -> Received {
+    let deadline = Instant::now() + limits.read_timeout;
+    // Room for five full fields: a well-formed request always fits, so the buffer never
+    // reallocates (which would leave copies of the password behind in freed memory).
+    let mut buf = Zeroizing::new(vec![0u8; 5 * (limits.max_field + 2)]);
+    let mut filled = 0;
+    loop {
+        match frame::decode_request(&buf[..filled], limits.max_field) {
+            Decoded::Request { request, more_coming: false } => return Received::Request(request),
+            Decoded::Oversize { index, .. } => {
+                return Received::Oversize(FIELD_NAMES.get(index).copied().unwrap_or("field"));
+            }
+            Decoded::Incomplete | Decoded::Request { more_coming: true, .. } => {}
+        }
+        let Some(space) = buf.get_mut(filled..).filter(|s| !s.is_empty()) else {
+            return Received::Failed(std::io::Error::other("request larger than five fields"));
+        };
+        match timeout_at(deadline, stream.read(space)).await {
+            Err(_) => return Received::TimedOut,
+            Ok(Ok(0)) => return Received::Closed,
+            Ok(Ok(n)) => filled += n,
+            Ok(Err(e)) => return Received::Failed(e),
+        }
+    }
+}
+
+/// Send `reply` (if any), half-close, and wait briefly for the client to close.
+///
+/// With no reply the socket is simply closed: libsasl2 then reports `SASL_FAIL`, a temporary
+/// failure, rather than `SASL_BADAUTH`.
+pub async fn finish(mut stream: UnixStream, reply: Option<&str>, limits: &Limits) {
+    let Some(text) = reply else { return };
+    let sent = async {
+        stream.write_all(&frame::encode_reply(text.as_bytes())).await?;
+        stream.shutdown().await
+    };
+    if let Err(e) = sent.await {
+        tracing::debug!("could not send reply: {e}");
+        return;
+    }
+    // Like Cyrus (issue #445), read and discard until the client closes, so a pipelined second
+    // request is ignored rather than answered with a reset — but only for a while.
+    let deadline = Instant::now() + limits.drain_timeout;
+    let mut sink = [0u8; 512];
+    while let Ok(Ok(n)) = timeout_at(deadline, stream.read(&mut sink)).await {
+        if n == 0 {
+            break;
+        }
+    }
+    sink.fill(0);
+}

@@ -1,0 +1,201 @@
+//! Step "policy": from a raw request to a verifier's answer — field checks, `-r` realm joining,
+//! the verify deadline, and the log line for every outcome. (Cache and penalties will sit here.)
+
+use crate::frame::RawRequest;
+use crate::log_safe::LogSafe;
+use crate::reply::Reply;
+use backends::{Credentials, Outcome, Verifier};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Settings of the policy step.
+#[derive(Debug, Clone, Copy)]
+pub struct PolicyConfig {
+    /// `-r`: verify `login@realm` when the realm is not empty (reference §5).
+    pub join_realm: bool,
+    /// Longest time a verifier may take before the request is answered with a tempfail.
+    pub verify_timeout: Duration,
+}
+
+/// Decides requests with one verifier.
+pub struct Policy {
+    verifier: Arc<dyn Verifier>,
+    config: PolicyConfig,
+}
+
+impl Policy {
+    /// A policy in front of `verifier`.
+    pub fn new(verifier: Arc<dyn Verifier>, config: PolicyConfig) -> Self {
+        Self { verifier, config }
+    }
+
+    /// The reply for `raw`, or `None` for a tempfail (close without reply).
+    pub async fn decide(&self, raw: RawRequest) -> Option<Reply> {
+        let mech = self.verifier.name();
+        // Cyrus checks these only after all fields were read (reference §1.3).
+        if raw.login.is_empty() {
+            tracing::error!("NULL login received");
+            return Some(Reply::NullLogin);
+        }
+        if raw.password.is_empty() {
+            tracing::error!("NULL password received");
+            return Some(Reply::NullPassword);
+        }
+        let creds = match credentials(raw, self.config.join_realm) {
+            Ok(creds) => creds,
+            Err((field, bytes)) => {
+                // Cyrus would cut the field at a NUL and verify a different name than was sent.
+                tracing::info!(
+                    "auth failure: [user={}] [mech={mech}] [reason=malformed {field}]",
+                    LogSafe(&bytes)
+                );
+                return Some(Reply::MalformedField(field));
+            }
+        };
+        let (user, service, realm) = (
+            LogSafe(creds.login.as_bytes()),
+            LogSafe(creds.service.as_bytes()),
+            LogSafe(creds.realm.as_bytes()),
+        );
+        let remote = creds.client_addr.as_deref().map(|a| format!(" [remote={}]", LogSafe(a.as_bytes())));
+        let remote = remote.as_deref().unwrap_or("");
+        let outcome = tokio::time::timeout(self.config.verify_timeout, self.verifier.verify(&creds))
+            .await
+            .unwrap_or_else(|_| {
+                Outcome::Unavailable(format!("no answer within {}s", self.config.verify_timeout.as_secs()))
+            });
+        match outcome {
+            Outcome::Ok => {
+                tracing::debug!(
+                    "auth success: [user={user}] [service={service}] [realm={realm}]{remote} [mech={mech}]"
+                );
+                Some(Reply::Ok)
+            }
+            Outcome::No(reject) => {
+                // Cyrus's exact format (reference §2.6); fail2ban filters match it.
+                tracing::info!(
+                    "auth failure: [user={user}] [service={service}] [realm={realm}]{remote} [mech={mech}] [reason={reject}]"
+                );
+                Some(Reply::No(reject))
+            }
+            Outcome::Unavailable(reason) => {
+                tracing::warn!(
+                    "auth tempfail: [user={user}] [service={service}] [realm={realm}]{remote} [mech={mech}] [reason={}]",
+                    LogSafe(reason.as_bytes())
+                );
+                None
+            }
+        }
+    }
+}
+
+/// Turn wire fields into credentials; `Err` names a field that no verifier could use.
+fn credentials(raw: RawRequest, join_realm: bool) -> Result<Credentials, (&'static str, Vec<u8>)> {
+    fn text(field: &'static str, bytes: Vec<u8>) -> Result<String, (&'static str, Vec<u8>)> {
+        if bytes.contains(&0) {
+            return Err((field, bytes));
+        }
+        String::from_utf8(bytes).map_err(|e| (field, e.into_bytes()))
+    }
+    let RawRequest { login, password, service, realm, client_addr } = raw;
+    let mut login = text("login", login)?;
+    let service = text("service", service)?;
+    let realm = text("realm", realm)?;
+    if join_realm && !realm.is_empty() {
+        login = format!("{login}@{realm}");
+    }
+    let client_addr = client_addr.filter(|a| !a.is_empty()).map(|a| String::from_utf8_lossy(&a).into_owned());
+    Ok(Credentials { login, password, service, realm, client_addr })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+    use backends::{Reject, VerifyFuture};
+    use std::sync::Mutex;
+    use zeroize::Zeroizing;
+
+    /// Answers from a fixed script and remembers what it saw.
+    struct Scripted {
+        answer: Outcome,
+        seen: Mutex<Vec<Credentials>>,
+        delay: Duration,
+    }
+
+    impl Verifier for Scripted {
+        fn name(&self) -> &'static str {
+            "scripted"
+        }
+        fn verify<'a>(&'a self, creds: &'a Credentials) -> VerifyFuture<'a> {
+            self.seen.lock().unwrap().push(creds.clone());
+            Box::pin(async move {
+                tokio::time::sleep(self.delay).await;
+                self.answer.clone()
+            })
+        }
+    }
+
+    fn policy(answer: Outcome, join_realm: bool, delay: Duration) -> (Policy, Arc<Scripted>) {
+        let verifier = Arc::new(Scripted { answer, seen: Mutex::new(Vec::new()), delay });
+        let config = PolicyConfig { join_realm, verify_timeout: Duration::from_secs(30) };
+        (Policy::new(verifier.clone(), config), verifier)
+    }
+
+    fn raw(login: &[u8], password: &[u8], realm: &[u8]) -> RawRequest {
+        RawRequest {
+            login: login.to_vec(),
+            password: Zeroizing::new(password.to_vec()),
+            service: b"smtp".to_vec(),
+            realm: realm.to_vec(),
+            client_addr: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn empty_login_and_password_are_refused_before_the_verifier() {
+        let (p, v) = policy(Outcome::Ok, false, Duration::ZERO);
+        assert_eq!(p.decide(raw(b"", b"pw", b"")).await, Some(Reply::NullLogin));
+        assert_eq!(p.decide(raw(b"joe", b"", b"")).await, Some(Reply::NullPassword));
+        assert!(v.seen.lock().unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn realm_is_joined_only_with_dash_r_and_a_realm() {
+        let (p, v) = policy(Outcome::Ok, true, Duration::ZERO);
+        p.decide(raw(b"alice", b"pw", b"example.com")).await;
+        p.decide(raw(b"bob", b"pw", b"")).await;
+        let (q, w) = policy(Outcome::Ok, false, Duration::ZERO);
+        q.decide(raw(b"alice", b"pw", b"example.com")).await;
+        let seen: Vec<String> = v.seen.lock().unwrap().iter().map(|c| c.login.clone()).collect();
+        assert_eq!(seen, ["alice@example.com", "bob"]);
+        assert_eq!(w.seen.lock().unwrap()[0].login, "alice");
+        assert_eq!(w.seen.lock().unwrap()[0].realm, "example.com");
+    }
+
+    #[tokio::test]
+    async fn nul_and_non_utf8_logins_are_refused_not_truncated() {
+        let (p, v) = policy(Outcome::Ok, false, Duration::ZERO);
+        assert_eq!(p.decide(raw(b"alice\0junk", b"pw", b"")).await, Some(Reply::MalformedField("login")));
+        assert_eq!(p.decide(raw(b"\xff", b"pw", b"")).await, Some(Reply::MalformedField("login")));
+        assert_eq!(p.decide(raw(b"a", b"pw", b"r\0")).await, Some(Reply::MalformedField("realm")));
+        assert!(v.seen.lock().unwrap().is_empty());
+        // Passwords are bytes: NUL, CR/LF and 8-bit pass through untouched.
+        p.decide(raw(b"a", b"p\0w\r\n\xff\"'", b"")).await;
+        assert_eq!(&v.seen.lock().unwrap()[0].password[..], b"p\0w\r\n\xff\"'");
+    }
+
+    #[tokio::test]
+    async fn outcomes_map_to_replies() {
+        let (p, _) = policy(Outcome::No(Reject::PamAuth), false, Duration::ZERO);
+        assert_eq!(p.decide(raw(b"a", b"b", b"")).await, Some(Reply::No(Reject::PamAuth)));
+        let (p, _) = policy(Outcome::Unavailable("down".into()), false, Duration::ZERO);
+        assert_eq!(p.decide(raw(b"a", b"b", b"")).await, None);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_hanging_verifier_becomes_a_tempfail() {
+        let (p, _) = policy(Outcome::Ok, false, Duration::from_secs(3600));
+        assert_eq!(p.decide(raw(b"a", b"b", b"")).await, None);
+    }
+}

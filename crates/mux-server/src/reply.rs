@@ -1,0 +1,49 @@
+//! Step "reply": every text the daemon can answer, in one place, with Cyrus's exact wording.
+
+use backends::Reject;
+
+/// What the daemon answers to one request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reply {
+    /// `OK`.
+    Ok,
+    /// `NO <reason>` from a verifier.
+    No(Reject),
+    /// A field exceeded the limit: Cyrus answers `NO ` with a trailing space and nothing else.
+    FieldTooLong,
+    /// `NO NULL login received`.
+    NullLogin,
+    /// `NO NULL password received`.
+    NullPassword,
+    /// A login, service or realm that no verifier can take (NUL byte, not UTF-8).
+    MalformedField(&'static str),
+}
+
+impl Reply {
+    /// The reply text, without the length prefix.
+    pub fn text(self) -> String {
+        match self {
+            Reply::Ok => "OK".to_owned(),
+            Reply::No(reject) => format!("NO {reject}"),
+            Reply::FieldTooLong => "NO ".to_owned(),
+            Reply::NullLogin => "NO NULL login received".to_owned(),
+            Reply::NullPassword => "NO NULL password received".to_owned(),
+            Reply::MalformedField(field) => format!("NO malformed {field}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn texts_are_cyrus_texts() {
+        assert_eq!(Reply::Ok.text(), "OK");
+        assert_eq!(Reply::FieldTooLong.text(), "NO ");
+        assert_eq!(Reply::NullLogin.text(), "NO NULL login received");
+        assert_eq!(Reply::NullPassword.text(), "NO NULL password received");
+        assert_eq!(Reply::No(Reject::PamAuth).text(), "NO PAM auth error");
+        assert_eq!(Reply::No(Reject::IncorrectPassword).text(), "NO Incorrect password");
+    }
+}

@@ -1,0 +1,128 @@
+//! Step "accept": listeners → one task per connection, under a global connection cap, until
+//! shutdown. Every connection gets its own task, so a slow client or a slow backend delays only
+//! itself (Cyrus serves one connection per worker process, reference §2.4).
+
+use crate::connection::{self, Limits, Received};
+use crate::log_safe::LogSafe;
+use crate::policy::Policy;
+use crate::reply::Reply;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::{UnixListener, UnixStream};
+use tokio::sync::{Semaphore, watch};
+
+/// Server-wide settings.
+#[derive(Debug, Clone, Copy)]
+pub struct ServerConfig {
+    /// Per-connection limits.
+    pub limits: Limits,
+    /// Connections served at once; more wait in the listen backlog.
+    pub max_connections: usize,
+    /// How long in-flight requests may finish after shutdown was asked for.
+    pub shutdown_grace: Duration,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self { limits: Limits::default(), max_connections: 1024, shutdown_grace: Duration::from_secs(2) }
+    }
+}
+
+/// Serve `listeners` until `shutdown` completes, then let in-flight requests finish for the grace
+/// period. `main` and the tests call this same function.
+pub async fn run(
+    listeners: Vec<UnixListener>,
+    policy: Arc<Policy>,
+    config: ServerConfig,
+    shutdown: impl Future<Output = ()>,
+) {
+    let slots = Arc::new(Semaphore::new(config.max_connections.max(1)));
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut loops = tokio::task::JoinSet::new();
+    for listener in listeners {
+        loops.spawn(accept_loop(listener, policy.clone(), config, slots.clone(), stop_rx.clone()));
+    }
+    shutdown.await;
+    let _ = stop_tx.send(true);
+    while loops.join_next().await.is_some() {}
+    // Every connection holds a slot; getting them all back means every request has finished.
+    let all = u32::try_from(config.max_connections.max(1)).unwrap_or(u32::MAX);
+    if tokio::time::timeout(config.shutdown_grace, slots.acquire_many(all)).await.is_err() {
+        tracing::info!("shutdown: abandoning requests still in progress");
+    }
+}
+
+async fn accept_loop(
+    listener: UnixListener,
+    policy: Arc<Policy>,
+    config: ServerConfig,
+    slots: Arc<Semaphore>,
+    mut stop: watch::Receiver<bool>,
+) {
+    loop {
+        let slot = match slots.clone().try_acquire_owned() {
+            Ok(slot) => slot,
+            Err(_) => {
+                tracing::warn!("connection limit {} reached; new clients wait", config.max_connections);
+                tokio::select! {
+                    slot = slots.clone().acquire_owned() => match slot { Ok(s) => s, Err(_) => return },
+                    () = stopped(&mut stop) => return,
+                }
+            }
+        };
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    // EMFILE and friends: back off instead of spinning (Cyrus sleeps 5 s).
+                    tracing::error!("socket accept failure: {e}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            () = stopped(&mut stop) => return,
+        };
+        let policy = policy.clone();
+        tokio::spawn(async move {
+            serve(stream, &policy, &config.limits).await;
+            drop(slot);
+        });
+    }
+}
+
+/// Resolves once shutdown was asked for.
+async fn stopped(stop: &mut watch::Receiver<bool>) {
+    // Dropping the guard here keeps the accept loop's future `Send`.
+    let _ = stop.wait_for(|s| *s).await;
+}
+
+/// One connection, start to end.
+async fn serve(mut stream: UnixStream, policy: &Policy, limits: &Limits) {
+    let reply = match connection::read_request(&mut stream, limits).await {
+        Received::Request(raw) => policy.decide(raw).await,
+        Received::Oversize(field) => {
+            tracing::error!("{field} exceeded MAX_REQ_LEN: {}", limits.max_field);
+            Some(Reply::FieldTooLong)
+        }
+        Received::Closed => {
+            tracing::debug!("client closed before sending a complete request");
+            None
+        }
+        Received::TimedOut => {
+            let peer = stream.peer_cred().ok().map(|c| format!(" (pid {:?}, uid {})", c.pid(), c.uid()));
+            tracing::warn!(
+                "client sent no complete request within {}s{}; dropped",
+                limits.read_timeout.as_secs_f32(),
+                LogSafe(peer.unwrap_or_default().as_bytes())
+            );
+            None
+        }
+        Received::Failed(e) => {
+            tracing::warn!("read failure: {e}");
+            None
+        }
+    };
+    let text = reply.map(Reply::text);
+    connection::finish(stream, text.as_deref(), limits).await;
+}
