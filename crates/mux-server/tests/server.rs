@@ -1,0 +1,180 @@
+//! The accept → frame → policy → reply path in process, with a scripted verifier and real UNIX
+//! sockets: isolation between clients, deadlines, pipelining, the connection cap.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use backends::{Credentials, Outcome, Reject, Verifier, VerifyFuture};
+use mux_server::connection::Limits;
+use mux_server::frame::encode_request;
+use mux_server::policy::{Policy, PolicyConfig};
+use mux_server::server::{self, ServerConfig};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{UnixListener, UnixStream};
+
+/// `OK` for password "good", `NO` for anything else; login "slow" sleeps first.
+struct Scripted;
+
+impl Verifier for Scripted {
+    fn name(&self) -> &'static str {
+        "scripted"
+    }
+    fn verify<'a>(&'a self, creds: &'a Credentials) -> VerifyFuture<'a> {
+        Box::pin(async move {
+            if creds.login == "slow" {
+                tokio::time::sleep(Duration::from_secs(2)).await;
+            }
+            if creds.login == "down" {
+                return Outcome::Unavailable("backend down".into());
+            }
+            if &creds.password[..] == b"good" { Outcome::Ok } else { Outcome::No(Reject::IncorrectPassword) }
+        })
+    }
+}
+
+struct Running {
+    _dir: tempfile::TempDir,
+    socket: PathBuf,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+async fn start(config: ServerConfig) -> Running {
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("mux");
+    let listener = UnixListener::bind(&socket).unwrap();
+    let policy = Arc::new(Policy::new(
+        Arc::new(Scripted),
+        PolicyConfig { join_realm: false, verify_timeout: Duration::from_secs(10) },
+    ));
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let task = tokio::spawn(server::run(vec![listener], policy, config, async {
+        let _ = rx.await;
+    }));
+    Running { _dir: dir, socket, stop: Some(tx), task }
+}
+
+impl Running {
+    async fn stop(mut self) {
+        let _ = self.stop.take().unwrap().send(());
+        tokio::time::timeout(Duration::from_secs(10), self.task).await.unwrap().unwrap();
+    }
+}
+
+fn config(read_timeout: Duration) -> ServerConfig {
+    ServerConfig {
+        limits: Limits { read_timeout, drain_timeout: Duration::from_secs(1), ..Limits::default() },
+        ..ServerConfig::default()
+    }
+}
+
+/// Send raw bytes; return the reply text, or None when the server closed without one.
+async fn exchange(socket: &Path, bytes: &[u8]) -> Option<String> {
+    let mut stream = UnixStream::connect(socket).await.unwrap();
+    stream.write_all(bytes).await.unwrap();
+    read_reply(&mut stream).await
+}
+
+async fn read_reply(stream: &mut UnixStream) -> Option<String> {
+    let mut len = [0u8; 2];
+    let read = tokio::time::timeout(Duration::from_secs(10), stream.read_exact(&mut len)).await.unwrap();
+    read.ok()?;
+    let mut body = vec![0u8; usize::from(u16::from_be_bytes(len))];
+    stream.read_exact(&mut body).await.ok()?;
+    Some(String::from_utf8(body).unwrap())
+}
+
+fn request(login: &str, password: &str) -> Vec<u8> {
+    encode_request(&[login.as_bytes(), password.as_bytes(), b"smtp", b""]).unwrap().to_vec()
+}
+
+#[tokio::test]
+async fn answers_ok_no_and_tempfail() {
+    let server = start(config(Duration::from_secs(5))).await;
+    assert_eq!(exchange(&server.socket, &request("joe", "good")).await.as_deref(), Some("OK"));
+    assert_eq!(
+        exchange(&server.socket, &request("joe", "bad")).await.as_deref(),
+        Some("NO Incorrect password")
+    );
+    assert_eq!(exchange(&server.socket, &request("down", "good")).await, None);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_stalled_client_neither_delays_others_nor_lives_forever() {
+    let server = start(config(Duration::from_secs(3))).await;
+    let mut stalled = Vec::new();
+    for _ in 0..20 {
+        let mut s = UnixStream::connect(&server.socket).await.unwrap();
+        s.write_all(&request("joe", "good")[..7]).await.unwrap();
+        stalled.push(s);
+    }
+    let started = Instant::now();
+    assert_eq!(exchange(&server.socket, &request("joe", "good")).await.as_deref(), Some("OK"));
+    // Well under the 3 s the stalled clients are allowed: nothing waited for them.
+    assert!(started.elapsed() < Duration::from_millis(1500), "{:?}", started.elapsed());
+    for mut s in stalled {
+        // Dropped after the deadline, without a reply.
+        assert_eq!(read_reply(&mut s).await, None);
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_request_sent_in_pieces_is_answered() {
+    let server = start(config(Duration::from_secs(5))).await;
+    let mut stream = UnixStream::connect(&server.socket).await.unwrap();
+    for byte in request("joe", "good") {
+        stream.write_all(&[byte]).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    assert_eq!(read_reply(&mut stream).await.as_deref(), Some("OK"));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_pipelined_second_request_gets_no_second_answer() {
+    let server = start(config(Duration::from_secs(5))).await;
+    let mut stream = UnixStream::connect(&server.socket).await.unwrap();
+    let mut two = request("joe", "good");
+    two.extend(request("joe", "bad"));
+    stream.write_all(&two).await.unwrap();
+    assert_eq!(read_reply(&mut stream).await.as_deref(), Some("OK"));
+    let mut rest = Vec::new();
+    let n =
+        tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut rest)).await.unwrap().unwrap();
+    assert_eq!(n, 0, "nothing after the first reply");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_slow_backend_delays_only_its_own_request() {
+    let server = start(config(Duration::from_secs(5))).await;
+    let slow = tokio::spawn({
+        let socket = server.socket.clone();
+        async move { exchange(&socket, &request("slow", "good")).await }
+    });
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let started = Instant::now();
+    assert_eq!(exchange(&server.socket, &request("joe", "good")).await.as_deref(), Some("OK"));
+    assert!(started.elapsed() < Duration::from_secs(1));
+    assert_eq!(slow.await.unwrap().as_deref(), Some("OK"));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn the_connection_cap_queues_rather_than_refuses() {
+    let mut cfg = config(Duration::from_millis(300));
+    cfg.max_connections = 2;
+    let server = start(cfg).await;
+    // Two stalled clients take both slots; a third waits until the deadline frees one.
+    let mut a = UnixStream::connect(&server.socket).await.unwrap();
+    let mut b = UnixStream::connect(&server.socket).await.unwrap();
+    a.write_all(b"\x00").await.unwrap();
+    b.write_all(b"\x00").await.unwrap();
+    let started = Instant::now();
+    assert_eq!(exchange(&server.socket, &request("joe", "good")).await.as_deref(), Some("OK"));
+    assert!(started.elapsed() >= Duration::from_millis(200), "{:?}", started.elapsed());
+    server.stop().await;
+}
