@@ -16,10 +16,10 @@ fn every_flag_is_in_the_man_page() {
                 missing.push(format!("-{short}"));
             }
         }
-        if let Some(long) = arg.get_long() {
-            if !page.contains(&format!("\\-\\-{}", long.replace('-', "\\-"))) {
-                missing.push(format!("--{long}"));
-            }
+        if let Some(long) = arg.get_long()
+            && !page.contains(&format!("\\-\\-{}", long.replace('-', "\\-")))
+        {
+            missing.push(format!("--{long}"));
         }
     }
     assert!(missing.is_empty(), "not in man/saslauthd.8: {missing:?}");
