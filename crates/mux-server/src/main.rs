@@ -80,8 +80,16 @@ fn start(cli: Cli) -> Result<(), u8> {
     } else {
         match daemonize::detach().map_err(|e| fail(1, format!("cannot detach: {e}")))? {
             Ok(readiness) => Some(readiness),
-            Err(0) => return Ok(()),
-            Err(code) => return Err(fail(code, "Cannot start saslauthd (see syslog)")),
+            Err(code) => {
+                // The parent shares the pid file's lock with the daemon: dropping `run_dir` here
+                // would unlock it (flock is per open file) and let a second instance start.
+                std::mem::forget(run_dir);
+                return if code == 0 {
+                    Ok(())
+                } else {
+                    Err(fail(code, "Cannot start saslauthd (see syslog)"))
+                };
+            }
         }
     };
     let target = if readiness.is_some() { logging::Target::Syslog } else { logging::Target::Stderr };
@@ -111,7 +119,11 @@ fn start(cli: Cli) -> Result<(), u8> {
     run_dir.remove();
     served.map_err(|e| log_fail(&e))?;
     tracing::info!("master exited: {}", std::process::id());
-    Ok(())
+    // Like Cyrus's server_exit, leave with _exit: the socket and pid file are gone and every log
+    // line is written, and threads the runtime abandoned must not be able to hold up the exit
+    // (once seen here: a daemon that had cleaned up but lingered after SIGTERM).
+    // SAFETY: _exit takes no pointers and never returns; skipping destructors is the point.
+    unsafe { libc::_exit(0) }
 }
 
 fn seconds(value: f64, option: &str) -> Result<Duration, u8> {

@@ -1,0 +1,144 @@
+//! The `saslauthd` binary's life cycle: start-up order, the pid lock, signals, exit statuses.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_saslauthd");
+
+fn saslauthd(args: &[&str]) -> Output {
+    Command::new(BIN).args(args).output().unwrap()
+}
+
+/// A temp dir with a passwd-file for user joe / password pw.
+fn setup() -> (tempfile::TempDir, PathBuf, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let passwd = dir.path().join("passwd");
+    std::fs::write(&passwd, "joe:{PLAIN}pw\n").unwrap();
+    let run = dir.path().join("run");
+    (dir, run, passwd.to_str().unwrap().to_owned())
+}
+
+fn ask(socket: &Path, login: &[u8], password: &[u8]) -> Option<String> {
+    let mut stream = UnixStream::connect(socket).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut wire = Vec::new();
+    for field in [login, password, b"imap", b""] {
+        wire.extend_from_slice(&(field.len() as u16).to_be_bytes());
+        wire.extend_from_slice(field);
+    }
+    stream.write_all(&wire).unwrap();
+    let mut len = [0u8; 2];
+    stream.read_exact(&mut len).ok()?;
+    let mut body = vec![0; usize::from(u16::from_be_bytes(len))];
+    stream.read_exact(&mut body).ok()?;
+    Some(String::from_utf8(body).unwrap())
+}
+
+fn pid_in(run: &Path) -> i32 {
+    std::fs::read_to_string(run.join("saslauthd.pid")).unwrap().trim().parse().unwrap()
+}
+
+fn alive(pid: i32) -> bool {
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok()
+}
+
+fn signal(pid: i32, sig: nix::sys::signal::Signal) {
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), sig).unwrap();
+}
+
+fn wait_gone(pid: i32) -> bool {
+    let until = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < until {
+        if !alive(pid) {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    false
+}
+
+#[test]
+fn daemon_mode_is_ready_when_the_parent_exits_and_guards_its_run_dir() {
+    let (_dir, run, passwd) = setup();
+    let run_s = run.to_str().unwrap();
+    let first = saslauthd(&["-a", "passwd-file", "-O", &passwd, "-m", run_s]);
+    assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
+    // No waiting: the socket is bound and the pid written before the parent returns.
+    let pid = pid_in(&run);
+    assert!(alive(pid));
+    assert_eq!(ask(&run.join("mux"), b"joe", b"pw").as_deref(), Some("OK"));
+
+    let second = saslauthd(&["-a", "passwd-file", "-O", &passwd, "-m", run_s]);
+    assert_eq!(second.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&second.stderr)
+            .contains("Another instance of saslauthd is currently running")
+    );
+    assert_eq!(pid_in(&run), pid, "the first instance's pid file is untouched");
+    assert_eq!(ask(&run.join("mux"), b"joe", b"pw").as_deref(), Some("OK"), "and it still answers");
+
+    signal(pid, nix::sys::signal::Signal::SIGHUP);
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(alive(pid), "SIGHUP does not stop the daemon");
+    assert_eq!(ask(&run.join("mux"), b"joe", b"pw").as_deref(), Some("OK"));
+
+    signal(pid, nix::sys::signal::Signal::SIGTERM);
+    assert!(wait_gone(pid), "SIGTERM stops the daemon");
+    assert!(!run.join("mux").exists() && !run.join("saslauthd.pid").exists());
+}
+
+#[test]
+fn foreground_writes_a_pid_file_and_sigint_cleans_up() {
+    let (_dir, run, passwd) = setup();
+    let mut child = Command::new(BIN)
+        .args(["-a", "passwd-file", "-O", &passwd, "-m", run.to_str().unwrap(), "-f"])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let until = Instant::now() + Duration::from_secs(10);
+    while !run.join("mux").exists() && Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(pid_in(&run) as u32, child.id());
+    signal(child.id() as i32, nix::sys::signal::Signal::SIGINT);
+    assert!(child.wait().unwrap().success());
+    assert!(!run.join("mux").exists() && !run.join("saslauthd.pid").exists());
+}
+
+#[test]
+fn start_up_errors_say_what_is_wrong() {
+    let (_dir, run, passwd) = setup();
+    let run_s = run.to_str().unwrap();
+    let cases: [(&[&str], i32, &str); 7] = [
+        (&["-a", "kerberos9", "-m", run_s], 1, "unknown authentication mechanism: kerberos9"),
+        (&["-m", run_s], 1, "no authentication mechanism specified"),
+        (&["-a", "passwd-file", "-O", &passwd, "-m", "relative/dir"], 1, "-m requires an absolute pathname"),
+        (&["-a", "passwd-file", "-m", run_s], 1, "failed to initialize mechanism passwd-file"),
+        (&["-a", "passwd-file", "-O", "/nonexistent/passwd", "-m", run_s], 1, "/nonexistent/passwd"),
+        (&["-a", "pam", "-n", "-1"], 2, "error:"),
+        (&["-a", "pam", "-t", "0"], 2, "error:"),
+    ];
+    for (args, code, message) in cases {
+        let out = saslauthd(args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(code), "{args:?}: {stderr}");
+        assert!(stderr.contains(message), "{args:?}: {stderr}");
+    }
+    assert!(!run.exists(), "a failed start leaves nothing behind");
+}
+
+#[test]
+fn dash_v_prints_version_and_mechanisms() {
+    let out = saslauthd(&["-v"]);
+    assert!(out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("authentication mechanisms:")
+            && stderr.contains("pam")
+            && stderr.contains("passwd-file")
+    );
+}
