@@ -82,7 +82,10 @@ pub const PAM_TEXT_INFO: c_int = 4;
 /// The most messages Linux-PAM sends in one conversation call (`PAM_MAX_NUM_MSG`).
 pub const PAM_MAX_NUM_MSG: c_int = 32;
 
-#[link(name = "pam")]
+// Linked by soname: libpam.so.0 ships with libpam0g, which every Debian system has, whereas the
+// unversioned libpam.so comes only with libpam0g-dev. This keeps the quickstart build free of
+// root-installed packages.
+#[link(name = "libpam.so.0", kind = "dylib", modifiers = "+verbatim")]
 unsafe extern "C" {
     /// Start a transaction using `/etc/pam.d`.
     pub fn pam_start(
