@@ -18,6 +18,8 @@ use crate::{PamService, Target};
 pub const READY_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a daemon may take to exit after SIGTERM before it gets SIGKILL.
 const STOP_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long worker processes may outlive their master before they get SIGKILL.
+const WORKER_GRACE: Duration = Duration::from_millis(500);
 
 /// A running daemon. Dropping it stops the daemon and removes its run dir.
 #[derive(Debug)]
@@ -136,14 +138,25 @@ impl Drop for Daemon {
         // The whole group: Cyrus's worker processes share it (we started it as group leader).
         let _ = killpg(pgid, Signal::SIGTERM);
         let start = Instant::now();
-        loop {
-            match child.try_wait() {
-                Ok(Some(_)) | Err(_) => return,
-                Ok(None) if start.elapsed() > STOP_TIMEOUT => break,
-                Ok(None) => std::thread::sleep(Duration::from_millis(10)),
+        let mut leader_gone: Option<Instant> = None;
+        while start.elapsed() < STOP_TIMEOUT {
+            if leader_gone.is_none() && !matches!(child.try_wait(), Ok(None)) {
+                leader_gone = Some(Instant::now());
             }
+            // Workers that outlive their master by this much are stuck, not shutting down.
+            if leader_gone.is_some_and(|t| t.elapsed() > WORKER_GRACE) {
+                break;
+            }
+            // Signal 0 probes whether any process is left in the group. While one is, the id
+            // cannot be handed to a new group, so signalling it stays safe after the leader was
+            // reaped.
+            if leader_gone.is_some() && killpg(pgid, None).is_err() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
         }
-        // Still running, so the pid is still ours and the group id cannot have been reused.
+        // A Cyrus worker was seen surviving its master with SIGTERM blocked; it would outlive
+        // the test.
         let _ = killpg(pgid, Signal::SIGKILL);
         let _ = child.wait();
     }
