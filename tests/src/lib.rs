@@ -1,1 +1,48 @@
-//! Shared harness for the end-to-end tests.
+//! Shared harness for the end-to-end tests: locate the binaries, start a daemon (ours or
+//! Cyrus's) in a temp dir, write PAM services and passwd files, and talk raw bytes to the socket.
+//!
+//! Test files use `Target` to run the same assertions against both daemons; [`both_targets!`]
+//! turns one body into a `ours` and a `cyrus` test so each side passes or fails on its own.
+// The harness panics on purpose: a panic is how an end-to-end test reports a broken setup.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+pub mod bins;
+pub mod daemon;
+pub mod pam;
+pub mod pwdfile;
+pub mod run;
+pub mod sasl_check;
+pub mod server;
+pub mod wire;
+
+pub use bins::Target;
+pub use daemon::{Daemon, DaemonBuilder};
+pub use pam::{FailDelay, PamService, pwdfile_stack};
+pub use pwdfile::{PwdFile, mkpasswd_sha512, pwdfile, pwdfile_raw};
+pub use run::{Finished, testsaslauthd};
+pub use sasl_check::{SASL_BADAUTH, SASL_FAIL, SASL_OK, SaslCheck};
+pub use server::PwdServer;
+pub use wire::{RawReply, counted, counted_reply, request, send_raw, send_raw_open};
+
+/// Expands one test body into two tests, `<name>::ours` and `<name>::cyrus`, each calling the
+/// body with its [`Target`].
+#[macro_export]
+macro_rules! both_targets {
+    ($(#[$meta:meta])* $name:ident, $body:expr) => {
+        $(#[$meta])*
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+            #[test]
+            fn ours() {
+                let body: fn($crate::Target) = $body;
+                body($crate::Target::Ours);
+            }
+            #[test]
+            fn cyrus() {
+                let body: fn($crate::Target) = $body;
+                body($crate::Target::Cyrus);
+            }
+        }
+    };
+}

@@ -1,0 +1,68 @@
+//! Running a client program to completion with a deadline, so no test can hang on a silent daemon.
+
+use std::io::Read;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::Target;
+
+/// How long any client program may run before the test fails.
+pub const CLIENT_DEADLINE: Duration = Duration::from_secs(20);
+
+/// What a finished program left behind.
+#[derive(Debug)]
+pub struct Finished {
+    /// Exit code (`None` if killed by a signal).
+    pub code: Option<i32>,
+    /// Standard output, lossily decoded.
+    pub stdout: String,
+    /// Standard error, lossily decoded.
+    pub stderr: String,
+    /// Wall-clock time it ran.
+    pub elapsed: Duration,
+}
+
+/// Runs `cmd` with stdin closed; kills it and panics if it outlives `deadline`.
+pub fn run_with_deadline(cmd: &mut Command, deadline: Duration) -> Finished {
+    let shown = format!("{cmd:?}");
+    let start = Instant::now();
+    // Output goes to files, not pipes, so a chatty child can never block on a full pipe while
+    // we poll for its exit.
+    let out = tempfile::tempfile().expect("tempfile");
+    let err = tempfile::tempfile().expect("tempfile");
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(out.try_clone().expect("dup"))
+        .stderr(err.try_clone().expect("dup"))
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {shown}: {e}"));
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            break status;
+        }
+        if start.elapsed() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{shown} did not finish within {deadline:?}");
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    let elapsed = start.elapsed();
+    Finished { code: status.code(), stdout: read_all(out), stderr: read_all(err), elapsed }
+}
+
+fn read_all(mut f: std::fs::File) -> String {
+    use std::io::Seek;
+    f.rewind().expect("rewind");
+    let mut buf = Vec::new();
+    f.read_to_end(&mut buf).expect("read output");
+    String::from_utf8_lossy(&buf).into_owned()
+}
+
+/// Runs `client`'s `testsaslauthd -f <sock> <args…>` (e.g. `["-u", "joe", "-p", "pw", "-s", "smtp"]`).
+pub fn testsaslauthd(client: Target, sock: &Path, args: &[&str]) -> Finished {
+    let mut cmd = Command::new(client.testsaslauthd());
+    cmd.arg("-f").arg(sock).args(args);
+    run_with_deadline(&mut cmd, CLIENT_DEADLINE)
+}
