@@ -28,6 +28,9 @@ const SHORT_WITH_VALUE: &[char] = &['p', 'u', 'r', 's', 'f', 'R', 'a'];
     name = "testsaslauthd",
     version,
     about = "Test a saslauthd server (drop-in for Cyrus testsaslauthd), or load it for benchmarks.",
+    long_about = None,
+    after_help = "Exit status: 0 if the last request got OK; 255 if it got NO or failed (or, with \
+                  --load, if any request failed); 1 for a usage error.",
     disable_help_flag = true,
     disable_version_flag = true,
     args_override_self = true
@@ -203,9 +206,16 @@ fn getopt_message(err: &clap::Error) -> String {
             format!("option requires an argument -- '{flag}'")
         }
         _ => {
+            // clap's text without its own usage and hint lines, folded onto one line.
             let rendered = err.render().to_string();
-            let first = rendered.lines().next().unwrap_or_default();
-            first.strip_prefix("error: ").unwrap_or(first).to_owned()
+            let kept: Vec<&str> = rendered
+                .lines()
+                .map(str::trim)
+                .take_while(|line| !line.starts_with("Usage:") && !line.starts_with("For more information"))
+                .filter(|line| !line.is_empty())
+                .collect();
+            let text = kept.join(" ");
+            text.strip_prefix("error: ").unwrap_or(&text).to_owned()
         }
     }
 }
