@@ -37,7 +37,7 @@ fn main() -> ExitCode {
         eprint!("{}", usage(&argv0));
         ExitCode::from(EXIT_USAGE)
     };
-    let cli = match Cli::parse_args(args) {
+    let mut cli = match Cli::parse_args(args) {
         Ok(cli) => cli,
         Err(CliError::Info(info)) => {
             let _ = info.print();
@@ -48,7 +48,7 @@ fn main() -> ExitCode {
     let Some(user) = cli.user.clone() else {
         return usage_error(None);
     };
-    let password = match password::obtain_password(cli.password.clone(), cli.password_stdin) {
+    let password = match password::obtain_password(cli.password.take(), cli.password_stdin) {
         Ok(Some(password)) => password,
         Ok(None) => return usage_error(None),
         Err(err) => return usage_error(Some(format!("cannot read password: {err}"))),
