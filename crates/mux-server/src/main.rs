@@ -72,6 +72,10 @@ fn start(cli: Cli) -> Result<(), u8> {
 
     nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o077));
     let mut run_dir = RunDir::lock(&cli.run_dir).map_err(|e| fail(e.exit_code(), &e))?;
+    if cli.stays_in_foreground() {
+        // Before the socket exists, so whoever sees the socket also finds the pid.
+        run_dir.write_pid().map_err(|e| fail(1, &e))?;
+    }
     let listener = run_dir.bind(cli.socket_mode, cli.socket_group.as_deref()).map_err(|e| fail(1, &e))?;
     let socket_path = run_dir.socket_path();
 
@@ -94,7 +98,10 @@ fn start(cli: Cli) -> Result<(), u8> {
     };
     let target = if readiness.is_some() { logging::Target::Syslog } else { logging::Target::Stderr };
     logging::init(target, cli.verbose || cli.debug);
-    run_dir.write_pid().map_err(|e| log_fail(&e))?;
+    if readiness.is_some() {
+        // The daemon's own pid, written before the waiting parent is told to exit.
+        run_dir.write_pid().map_err(|e| log_fail(&e))?;
+    }
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
