@@ -18,6 +18,8 @@ usage: run-bench.sh [options]
   --concurrency N          concurrent clients (default 16)
   --wrong-every K          every K-th request uses a wrong password (default: none)
   --hash METHOD            mkpasswd method for the password file (default sha-512)
+  --stack pwdfile|permit   PAM stack: pam_pwdfile on the file (default), or pam_permit (no hashing:
+                           measures the daemons themselves)
   --only cyrus|ours|both   which daemons to run (default both)
   --ours PATH              our daemon (default target/release/saslauthd, else target/debug/saslauthd)
   --client PATH            load client (default target/release/testsaslauthd, else target/debug/...)
@@ -32,7 +34,7 @@ USAGE
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 pick() { if [[ -x $repo/target/release/$1 ]]; then echo "$repo/target/release/$1"; else echo "$repo/target/debug/$1"; fi; }
 
-mech=pam duration=10 concurrency=16 wrong_every= hash=sha-512 only=both keep=
+mech=pam duration=10 concurrency=16 wrong_every= hash=sha-512 only=both keep= stack=pwdfile
 ours_bin=$(pick saslauthd) client=$(pick testsaslauthd) cyrus_bin=/usr/sbin/saslauthd
 ours_args= cyrus_args=
 while (($#)); do
@@ -42,6 +44,7 @@ while (($#)); do
         --concurrency) concurrency=$2; shift 2 ;;
         --wrong-every) wrong_every=$2; shift 2 ;;
         --hash) hash=$2; shift 2 ;;
+        --stack) stack=$2; shift 2 ;;
         --only) only=$2; shift 2 ;;
         --ours) ours_bin=$2; shift 2 ;;
         --client) client=$2; shift 2 ;;
@@ -54,6 +57,7 @@ while (($#)); do
     esac
 done
 case $mech in pam|passwd-file) ;; *) echo "run-bench.sh: --mech must be pam or passwd-file" >&2; exit 1 ;; esac
+case $stack in pwdfile|permit) ;; *) echo "run-bench.sh: --stack must be pwdfile or permit" >&2; exit 1 ;; esac
 case $only in cyrus|ours|both) ;; *) echo "run-bench.sh: --only must be cyrus, ours or both" >&2; exit 1 ;; esac
 run_cyrus=; run_ours=
 [[ $only != ours ]] && run_cyrus=1
@@ -81,7 +85,11 @@ trap 'exit 130' INT TERM
 user=bench
 password=bench-$RANDOM-$RANDOM
 printf '%s:%s\n' "$user" "$(mkpasswd -m "$hash" "$password")" >"$tmp/passwd"
-printf 'auth required pam_pwdfile.so pwdfile=%s\naccount required pam_permit.so\n' "$tmp/passwd" >"$pam_file"
+if [[ $stack == permit ]]; then
+    printf 'auth required pam_permit.so\naccount required pam_permit.so\n' >"$pam_file"
+else
+    printf 'auth required pam_pwdfile.so pwdfile=%s\naccount required pam_permit.so\n' "$tmp/passwd" >"$pam_file"
+fi
 
 # start NAME CMD...: run a daemon in its own session (Cyrus in the foreground kills its whole
 # process group on exit), wait for its socket.
@@ -138,7 +146,7 @@ for name in cyrus ours; do
     echo "$name: ${result[$name]}" >&2
 done
 
-printf '\nmech=%s duration=%ss concurrency=%s hash=%s\n' "$mech" "$duration" "$concurrency" "$hash"
+printf '\nmech=%s stack=%s duration=%ss concurrency=%s hash=%s\n' "$mech" "$stack" "$duration" "$concurrency" "$hash"
 printf '%-12s %10s %10s %10s %8s %8s %8s\n' daemon rps p50_ms p99_ms ok no fail
 for name in cyrus ours; do
     line=${result[$name]:-}
