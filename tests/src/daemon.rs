@@ -40,12 +40,13 @@ pub struct DaemonBuilder {
     target: Target,
     args: Vec<OsString>,
     has_mech: bool,
+    run_dir: Option<PathBuf>,
 }
 
 impl Daemon {
     /// Begins describing a daemon of implementation `target`.
     pub fn builder(target: Target) -> DaemonBuilder {
-        DaemonBuilder { target, args: Vec::new(), has_mech: false }
+        DaemonBuilder { target, args: Vec::new(), has_mech: false, run_dir: None }
     }
 
     /// Which implementation this is.
@@ -205,6 +206,12 @@ impl DaemonBuilder {
         self
     }
 
+    /// `-m DIR`: serve in this (existing) run directory instead of one in the daemon's temp dir.
+    pub fn run_dir(mut self, dir: &Path) -> Self {
+        self.run_dir = Some(dir.to_owned());
+        self
+    }
+
     /// Any further argument, passed verbatim.
     pub fn arg(mut self, arg: impl Into<OsString>) -> Self {
         self.args.push(arg.into());
@@ -216,8 +223,8 @@ impl DaemonBuilder {
         assert!(self.has_mech, "choose a mechanism (passwd_file or pam) before start()");
         let exe = self.target.saslauthd();
         let dir = tempfile::tempdir().expect("tempdir");
-        let run_dir = dir.path().join("run");
-        std::fs::create_dir(&run_dir).expect("create run dir");
+        let run_dir = self.run_dir.clone().unwrap_or_else(|| dir.path().join("run"));
+        std::fs::create_dir_all(&run_dir).expect("create run dir");
         let stdout_path = dir.path().join("stdout.log");
         let stderr_path = dir.path().join("stderr.log");
         let stdout = std::fs::File::create(&stdout_path).expect("create stdout.log");

@@ -9,6 +9,7 @@
 pub mod bins;
 pub mod daemon;
 pub mod pam;
+pub mod postfix;
 pub mod pwdfile;
 pub mod run;
 pub mod sasl_check;
@@ -18,6 +19,7 @@ pub mod wire;
 pub use bins::Target;
 pub use daemon::{Daemon, DaemonBuilder};
 pub use pam::{FailDelay, PamService, pwdfile_stack};
+pub use postfix::Postfix;
 pub use pwdfile::{PwdFile, mkpasswd_sha512, pwdfile, pwdfile_raw};
 pub use run::{Finished, testsaslauthd};
 pub use sasl_check::{SASL_BADAUTH, SASL_FAIL, SASL_OK, SaslCheck};
