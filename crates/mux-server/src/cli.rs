@@ -27,9 +27,10 @@ pub struct Cli {
     #[arg(short = 'O', value_name = "option", action = ArgAction::Append, allow_hyphen_values = true)]
     pub option: Vec<String>,
 
-    /// Run directory holding the `mux` socket and `saslauthd.pid`.
-    #[arg(short = 'm', value_name = "path", default_value = DEFAULT_RUN_DIR)]
-    pub run_dir: PathBuf,
+    /// Run directory holding the `mux` socket and `saslauthd.pid`. Repeat it to serve several
+    /// directories from one daemon (the host's and a chrooted Postfix's, say).
+    #[arg(short = 'm', value_name = "path", action = ArgAction::Append, default_value = DEFAULT_RUN_DIR)]
+    pub run_dirs: Vec<PathBuf>,
 
     /// Requests checked at once by blocking mechanisms (PAM, hashing). 0 means one per connection.
     #[arg(short = 'n', value_name = "threads", default_value_t = DEFAULT_THREADS)]
@@ -153,7 +154,10 @@ mod tests {
         assert_eq!(cli.option, ["a", "-x"]);
         assert!(cli.debug && cli.join_realm && cli.cache && cli.verbose && cli.no_accept_lock);
         assert_eq!(cli.threads, 0);
-        assert_eq!(cli.run_dir, PathBuf::from(DEFAULT_RUN_DIR));
+        assert_eq!(cli.run_dirs, [PathBuf::from(DEFAULT_RUN_DIR)]);
+        let two = parse(&["-a", "pam", "-m", "/run/saslauthd", "-m", "/var/spool/postfix/var/run/saslauthd"])
+            .unwrap();
+        assert_eq!(two.run_dirs.len(), 2, "-m repeated serves both directories");
     }
 
     #[test]

@@ -6,6 +6,7 @@ pub mod cli;
 pub mod connection;
 pub mod daemonize;
 pub mod frame;
+pub mod inherited;
 pub mod log_safe;
 pub mod logging;
 pub mod policy;

@@ -10,7 +10,10 @@ use mux_server::connection::Limits;
 use mux_server::policy::{Policy, PolicyConfig};
 use mux_server::run_dir::RunDir;
 use mux_server::server::{self, ServerConfig};
-use mux_server::{daemonize, logging};
+use mux_server::{daemonize, inherited, logging};
+use sd_notify::NotifyState;
+use std::os::unix::net::UnixListener;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -71,13 +74,7 @@ fn start(cli: Cli) -> Result<(), u8> {
         .map_err(|e| fail(1, format!("failed to initialize mechanism {}: {e}", mech.name())))?;
 
     nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o077));
-    let mut run_dir = RunDir::lock(&cli.run_dir).map_err(|e| fail(e.exit_code(), &e))?;
-    if cli.stays_in_foreground() {
-        // Before the socket exists, so whoever sees the socket also finds the pid.
-        run_dir.write_pid().map_err(|e| fail(1, &e))?;
-    }
-    let listener = run_dir.bind(cli.socket_mode, cli.socket_group.as_deref()).map_err(|e| fail(1, &e))?;
-    let socket_path = run_dir.socket_path();
+    let Sockets { listeners, mut run_dirs } = open_sockets(&cli)?;
 
     let readiness = if cli.stays_in_foreground() {
         None
@@ -85,9 +82,9 @@ fn start(cli: Cli) -> Result<(), u8> {
         match daemonize::detach().map_err(|e| fail(1, format!("cannot detach: {e}")))? {
             Ok(readiness) => Some(readiness),
             Err(code) => {
-                // The parent shares the pid file's lock with the daemon: dropping `run_dir` here
-                // would unlock it (flock is per open file) and let a second instance start.
-                std::mem::forget(run_dir);
+                // The parent shares the pid files' locks with the daemon: dropping `run_dirs` here
+                // would unlock them (flock is per open file) and let a second instance start.
+                std::mem::forget(run_dirs);
                 return if code == 0 {
                     Ok(())
                 } else {
@@ -100,7 +97,9 @@ fn start(cli: Cli) -> Result<(), u8> {
     logging::init(target, cli.verbose || cli.debug);
     if readiness.is_some() {
         // The daemon's own pid, written before the waiting parent is told to exit.
-        run_dir.write_pid().map_err(|e| log_fail(&e))?;
+        for run_dir in &mut run_dirs {
+            run_dir.write_pid().map_err(|e| log_fail(&e))?;
+        }
     }
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -112,18 +111,23 @@ fn start(cli: Cli) -> Result<(), u8> {
     let config = ServerConfig { limits, max_connections, shutdown_grace: Duration::from_secs(2) };
     let policy = Arc::new(Policy::new(verifier, PolicyConfig { join_realm: cli.join_realm, verify_timeout }));
     let served = runtime.block_on(async move {
-        let listener = tokio::net::UnixListener::from_std(listener)?;
         let shutdown = shutdown_signal()?;
         tracing::info!("master pid is: {}", std::process::id());
-        tracing::info!("listening on socket: {}", socket_path.display());
+        let mut serving = Vec::with_capacity(listeners.len());
+        for (name, listener) in listeners {
+            serving.push(tokio::net::UnixListener::from_std(listener)?);
+            tracing::info!("listening on socket: {name}");
+        }
         if let Some(readiness) = readiness {
             readiness.ready();
         }
-        server::run(vec![listener], policy, config, shutdown).await;
+        inherited::notify(NotifyState::Ready);
+        server::run(serving, policy, config, shutdown).await;
+        inherited::notify(NotifyState::Stopping);
         Ok::<(), std::io::Error>(())
     });
     runtime.shutdown_timeout(Duration::from_millis(100));
-    run_dir.remove();
+    run_dirs.into_iter().for_each(RunDir::remove);
     served.map_err(|e| log_fail(&e))?;
     tracing::info!("master exited: {}", std::process::id());
     // Like Cyrus's server_exit, leave with _exit: the socket and pid file are gone and every log
@@ -131,6 +135,64 @@ fn start(cli: Cli) -> Result<(), u8> {
     // (once seen here: a daemon that had cleaned up but lingered after SIGTERM).
     // SAFETY: _exit takes no pointers and never returns; skipping destructors is the point.
     unsafe { libc::_exit(0) }
+}
+
+/// The listening sockets, each with a name for the log, and the run directories holding them.
+struct Sockets {
+    listeners: Vec<(String, UnixListener)>,
+    run_dirs: Vec<RunDir>,
+}
+
+/// Take the sockets systemd passed, or lock each `-m` directory and bind its `mux`.
+fn open_sockets(cli: &Cli) -> Result<Sockets, u8> {
+    let inherited = inherited::listeners().map_err(|e| fail(1, &e))?;
+    if !inherited.is_empty() {
+        // Socket activation: systemd owns the socket files; there is no run directory to manage.
+        let listeners = inherited
+            .into_iter()
+            .map(|l| {
+                let name = l.local_addr().ok().and_then(|a| a.as_pathname().map(|p| p.display().to_string()));
+                (name.unwrap_or_else(|| "(inherited socket)".to_owned()), l)
+            })
+            .collect();
+        return Ok(Sockets { listeners, run_dirs: Vec::new() });
+    }
+    let mut sockets = Sockets { listeners: Vec::new(), run_dirs: Vec::new() };
+    let mut dirs: Vec<&PathBuf> = Vec::new();
+    for dir in &cli.run_dirs {
+        if !dirs.contains(&dir) {
+            dirs.push(dir);
+        }
+    }
+    for dir in dirs {
+        match bind_run_dir(dir, cli) {
+            Ok((run_dir, listener)) => {
+                sockets.listeners.push((run_dir.socket_path().display().to_string(), listener));
+                sockets.run_dirs.push(run_dir);
+            }
+            Err(code) => {
+                // Undo the directories already set up; the failing one was never ours.
+                sockets.run_dirs.into_iter().for_each(RunDir::remove);
+                return Err(code);
+            }
+        }
+    }
+    Ok(sockets)
+}
+
+fn bind_run_dir(dir: &Path, cli: &Cli) -> Result<(RunDir, UnixListener), u8> {
+    let mut run_dir = RunDir::lock(dir).map_err(|e| fail(e.exit_code(), &e))?;
+    if cli.stays_in_foreground() {
+        // Before the socket exists, so whoever sees the socket also finds the pid.
+        run_dir.write_pid().map_err(|e| fail(1, &e))?;
+    }
+    match run_dir.bind(cli.socket_mode, cli.socket_group.as_deref()) {
+        Ok(listener) => Ok((run_dir, listener)),
+        Err(e) => {
+            run_dir.remove();
+            Err(fail(1, &e))
+        }
+    }
 }
 
 fn seconds(value: f64, option: &str) -> Result<Duration, u8> {

@@ -38,6 +38,28 @@ fn ask(socket: &Path, login: &[u8], password: &[u8]) -> Option<String> {
     Some(String::from_utf8(body).unwrap())
 }
 
+/// A foreground daemon that is killed if the test fails before stopping it.
+struct Foreground(std::process::Child);
+
+impl Drop for Foreground {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A detached daemon's pid, terminated if the test fails before stopping it.
+struct Detached(i32);
+
+impl Drop for Detached {
+    fn drop(&mut self) {
+        if alive(self.0) {
+            let _ =
+                nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.0), nix::sys::signal::Signal::SIGKILL);
+        }
+    }
+}
+
 fn pid_in(run: &Path) -> i32 {
     std::fs::read_to_string(run.join("saslauthd.pid")).unwrap().trim().parse().unwrap()
 }
@@ -69,6 +91,7 @@ fn daemon_mode_is_ready_when_the_parent_exits_and_guards_its_run_dir() {
     assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
     // No waiting: the socket is bound and the pid written before the parent returns.
     let pid = pid_in(&run);
+    let _guard = Detached(pid);
     assert!(alive(pid));
     assert_eq!(ask(&run.join("mux"), b"joe", b"pw").as_deref(), Some("OK"));
 
@@ -94,18 +117,20 @@ fn daemon_mode_is_ready_when_the_parent_exits_and_guards_its_run_dir() {
 #[test]
 fn foreground_writes_a_pid_file_and_sigint_cleans_up() {
     let (_dir, run, passwd) = setup();
-    let mut child = Command::new(BIN)
-        .args(["-a", "passwd-file", "-O", &passwd, "-m", run.to_str().unwrap(), "-f"])
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = Foreground(
+        Command::new(BIN)
+            .args(["-a", "passwd-file", "-O", &passwd, "-m", run.to_str().unwrap(), "-f"])
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
     let until = Instant::now() + Duration::from_secs(10);
     while !run.join("mux").exists() && Instant::now() < until {
         std::thread::sleep(Duration::from_millis(10));
     }
-    assert_eq!(pid_in(&run) as u32, child.id());
-    signal(child.id() as i32, nix::sys::signal::Signal::SIGINT);
-    assert!(child.wait().unwrap().success());
+    assert_eq!(pid_in(&run) as u32, child.0.id());
+    signal(child.0.id() as i32, nix::sys::signal::Signal::SIGINT);
+    assert!(child.0.wait().unwrap().success());
     assert!(!run.join("mux").exists() && !run.join("saslauthd.pid").exists());
 }
 
@@ -141,4 +166,108 @@ fn dash_v_prints_version_and_mechanisms() {
             && stderr.contains("pam")
             && stderr.contains("passwd-file")
     );
+}
+
+#[test]
+fn several_run_dirs_are_served_by_one_daemon() {
+    let (_dir, run, passwd) = setup();
+    let chroot_run = run.with_file_name("spool-var-run-saslauthd");
+    let (a, b) = (run.to_str().unwrap(), chroot_run.to_str().unwrap());
+    let out = saslauthd(&["-a", "passwd-file", "-O", &passwd, "-m", a, "-m", b, "-m", a]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let pid = pid_in(&run);
+    let _guard = Detached(pid);
+    assert_eq!(pid_in(&chroot_run), pid, "each directory names the one daemon");
+    assert_eq!(ask(&run.join("mux"), b"joe", b"pw").as_deref(), Some("OK"));
+    assert_eq!(ask(&chroot_run.join("mux"), b"joe", b"pw").as_deref(), Some("OK"));
+    signal(pid, nix::sys::signal::Signal::SIGTERM);
+    assert!(wait_gone(pid));
+    for dir in [&run, &chroot_run] {
+        assert!(!dir.join("mux").exists() && !dir.join("saslauthd.pid").exists());
+    }
+}
+
+#[test]
+fn a_busy_second_run_dir_undoes_the_first() {
+    let (_dir, run, passwd) = setup();
+    let other = run.with_file_name("other");
+    let first = saslauthd(&["-a", "passwd-file", "-O", &passwd, "-m", other.to_str().unwrap()]);
+    assert!(first.status.success());
+    let _guard = Detached(pid_in(&other));
+    let out = saslauthd(&[
+        "-a",
+        "passwd-file",
+        "-O",
+        &passwd,
+        "-m",
+        run.to_str().unwrap(),
+        "-m",
+        other.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        !run.join("mux").exists() && !run.join("saslauthd.pid").exists(),
+        "nothing left in the first dir"
+    );
+    let pid = pid_in(&other);
+    signal(pid, nix::sys::signal::Signal::SIGTERM);
+    assert!(wait_gone(pid));
+}
+
+#[test]
+fn socket_activation_serves_the_inherited_socket_and_notifies() {
+    let activate = "/usr/bin/systemd-socket-activate";
+    assert!(Path::new(activate).exists(), "systemd-socket-activate missing: apt-get install systemd");
+    let (dir, _run, passwd) = setup();
+    let socket = dir.path().join("activated.sock");
+    let mut child = Foreground(
+        Command::new(activate)
+            .arg("-l")
+            .arg(&socket)
+            .args([BIN, "-a", "passwd-file", "-O", &passwd, "-f", "-m", "/nonexistent-run-dir-unused"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let until = Instant::now() + Duration::from_secs(10);
+    while !socket.exists() && Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // The daemon starts on the first connection and answers it on the inherited socket.
+    assert_eq!(ask(&socket, b"joe", b"pw").as_deref(), Some("OK"));
+    assert_eq!(ask(&socket, b"joe", b"nope").as_deref(), Some("NO Incorrect password"));
+    assert!(!Path::new("/nonexistent-run-dir-unused").exists(), "no run dir is made under socket activation");
+    signal(child.0.id() as i32, nix::sys::signal::Signal::SIGTERM);
+    let status = child.0.wait().unwrap();
+    let mut log = String::new();
+    child.0.stderr.take().unwrap().read_to_string(&mut log).unwrap();
+    assert!(status.success(), "{log}");
+    assert!(log.contains("listening on socket"), "{log}");
+}
+
+#[test]
+fn tells_systemd_when_ready_and_when_stopping() {
+    let (dir, run, passwd) = setup();
+    let notify_path = dir.path().join("notify.sock");
+    let notify = std::os::unix::net::UnixDatagram::bind(&notify_path).unwrap();
+    notify.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut child = Foreground(
+        Command::new(BIN)
+            .args(["-a", "passwd-file", "-O", &passwd, "-m", run.to_str().unwrap(), "-f"])
+            .env("NOTIFY_SOCKET", &notify_path)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let mut buf = [0u8; 256];
+    let n = notify.recv(&mut buf).unwrap();
+    assert_eq!(buf[..n].trim_ascii(), b"READY=1");
+    // Ready means serving.
+    assert_eq!(ask(&run.join("mux"), b"joe", b"pw").as_deref(), Some("OK"));
+    signal(child.0.id() as i32, nix::sys::signal::Signal::SIGTERM);
+    let n = notify.recv(&mut buf).unwrap();
+    assert_eq!(buf[..n].trim_ascii(), b"STOPPING=1");
+    assert!(child.0.wait().unwrap().success());
 }
