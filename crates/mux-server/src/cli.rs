@@ -100,6 +100,31 @@ pub struct Cli {
     #[arg(long, value_name = "group")]
     pub socket_group: Option<String>,
 
+    /// After binding the sockets, run as this user (mechanisms that need no root).
+    #[arg(long, value_name = "user")]
+    pub user: Option<String>,
+
+    /// With --user: run with this group instead of the user's primary group.
+    #[arg(long, value_name = "group", requires = "user")]
+    pub group: Option<String>,
+
+    /// Check the configuration and report on the run directories, then exit (0: no problem).
+    #[arg(long)]
+    pub check: bool,
+
+    /// With --check: also verify this login (password read from standard input) and show why
+    /// it is accepted or refused.
+    #[arg(long, value_name = "login", requires = "check")]
+    pub check_user: Option<String>,
+
+    /// With --check-user: the service to send (default imap, as testsaslauthd).
+    #[arg(long, value_name = "service", default_value = "imap", requires = "check_user")]
+    pub check_service: String,
+
+    /// With --check-user: the realm to send.
+    #[arg(long, value_name = "realm", default_value = "", requires = "check_user")]
+    pub check_realm: String,
+
     /// PAM configuration directory to use instead of /etc/pam.d.
     #[arg(long, value_name = "dir")]
     pub pam_confdir: Option<PathBuf>,

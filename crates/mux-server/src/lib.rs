@@ -2,6 +2,7 @@
 //! [`server`] (accept) → [`connection`] (read frame, via [`frame`]) → [`policy`] (field checks,
 //! realm, deadline; later cache and penalties) → a [`backends::Verifier`] → [`reply`].
 
+pub mod check;
 pub mod cli;
 pub mod connection;
 pub mod daemonize;
@@ -10,6 +11,7 @@ pub mod inherited;
 pub mod log_safe;
 pub mod logging;
 pub mod policy;
+pub mod privileges;
 pub mod reply;
 pub mod run_dir;
 pub mod server;

@@ -8,9 +8,10 @@ use clap::Parser;
 use mux_server::cli::Cli;
 use mux_server::connection::Limits;
 use mux_server::policy::{Policy, PolicyConfig};
+use mux_server::privileges::Identity;
 use mux_server::run_dir::RunDir;
 use mux_server::server::{self, ServerConfig};
-use mux_server::{daemonize, inherited, logging};
+use mux_server::{check, daemonize, inherited, logging};
 use sd_notify::NotifyState;
 use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
@@ -72,6 +73,27 @@ fn start(cli: Cli) -> Result<(), u8> {
     };
     let verifier = mechanism::build(mech, &options)
         .map_err(|e| fail(1, format!("failed to initialize mechanism {}: {e}", mech.name())))?;
+    let policy = Arc::new(Policy::new(verifier, PolicyConfig { join_realm: cli.join_realm, verify_timeout }));
+    if cli.check {
+        logging::init(logging::Target::Stderr, true);
+        let dirs: Vec<&Path> = cli.run_dirs.iter().map(PathBuf::as_path).collect();
+        let probe = cli.check_user.clone().map(|user| check::Probe {
+            user,
+            service: cli.check_service.clone(),
+            realm: cli.check_realm.clone(),
+        });
+        let code = check::run(mech.name(), options.option.as_deref(), &dirs, &policy, probe);
+        return if code == 0 { Ok(()) } else { Err(code) };
+    }
+    let identity = match cli.user.as_deref() {
+        Some(user) => Some(Identity::look_up(user, cli.group.as_deref()).map_err(|e| fail(1, &e))?),
+        None => None,
+    };
+    if identity.is_some() && mech == Mechanism::Pam {
+        eprintln!(
+            "saslauthd: warning: without root, pam_unix can check only the daemon's own user's password"
+        );
+    }
 
     nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o077));
     let Sockets { listeners, mut run_dirs } = open_sockets(&cli)?;
@@ -102,6 +124,12 @@ fn start(cli: Cli) -> Result<(), u8> {
         }
     }
 
+    if let Some(identity) = &identity {
+        // After binding and writing pid files, before any request is read.
+        identity.become_it().map_err(|e| log_fail(&format!("cannot drop privileges: {e}")))?;
+        tracing::info!("running as user {}", cli.user.as_deref().unwrap_or_default());
+    }
+
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .max_blocking_threads(pool_size.saturating_add(8))
@@ -109,7 +137,6 @@ fn start(cli: Cli) -> Result<(), u8> {
         .build()
         .map_err(|e| log_fail(&format!("cannot start the runtime: {e}")))?;
     let config = ServerConfig { limits, max_connections, shutdown_grace: Duration::from_secs(2) };
-    let policy = Arc::new(Policy::new(verifier, PolicyConfig { join_realm: cli.join_realm, verify_timeout }));
     let served = runtime.block_on(async move {
         let shutdown = shutdown_signal()?;
         tracing::info!("master pid is: {}", std::process::id());

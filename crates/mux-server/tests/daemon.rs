@@ -271,3 +271,83 @@ fn tells_systemd_when_ready_and_when_stopping() {
     assert_eq!(buf[..n].trim_ascii(), b"STOPPING=1");
     assert!(child.0.wait().unwrap().success());
 }
+
+fn check(args: &[&str], stdin: &str) -> (i32, String) {
+    use std::process::Stdio;
+    let mut child = Command::new(BIN)
+        .arg("--check")
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.code().unwrap_or(-1), text)
+}
+
+#[test]
+fn check_explains_a_configuration_and_a_login() {
+    let (_dir, run, passwd) = setup();
+    let base = ["-a", "passwd-file", "-O", &passwd, "-m", run.to_str().unwrap()];
+    let (code, text) = check(&base, "");
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("mechanism: passwd-file") && text.contains("missing (it will be created"), "{text}");
+    assert!(!run.exists(), "--check creates nothing");
+
+    let with_user =
+        |user: &'static str| [&base[..], &["--check-user", user, "--check-service", "smtp"]].concat();
+    let (code, text) = check(&with_user("joe"), "pw\n");
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("reply: OK"), "{text}");
+    let (code, text) = check(&with_user("joe"), "wrong\n");
+    assert_eq!(code, 1);
+    assert!(
+        text.contains("reply: NO Incorrect password") && text.contains("auth failure: [user=joe]"),
+        "{text}"
+    );
+    assert!(!text.contains("wrong"), "the password is never echoed: {text}");
+    let (code, text) = check(&with_user("nobody"), "pw\n");
+    assert_eq!(code, 1);
+    assert!(text.contains("reply: NO Invalid username"), "{text}");
+
+    let (code, text) = check(&["-a", "passwd-file", "-m", run.to_str().unwrap()], "");
+    assert_eq!(code, 1);
+    assert!(text.contains("failed to initialize mechanism passwd-file"), "{text}");
+}
+
+#[test]
+fn drops_privileges_after_binding() {
+    use std::os::unix::fs::PermissionsExt;
+    let (dir, run, passwd) = setup();
+    // The unprivileged daemon must still read its password file.
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(&passwd, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out =
+        saslauthd(&["-a", "passwd-file", "-O", &passwd, "-m", run.to_str().unwrap(), "--user", "nobody"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let pid = pid_in(&run);
+    let _guard = Detached(pid);
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let uids = status.lines().find(|l| l.starts_with("Uid:")).unwrap();
+    let nobody = nix::unistd::User::from_name("nobody").unwrap().unwrap().uid.as_raw();
+    assert!(uids.split_whitespace().skip(1).all(|u| u == nobody.to_string()), "{uids}");
+    assert_eq!(ask(&run.join("mux"), b"joe", b"pw").as_deref(), Some("OK"));
+    signal(pid, nix::sys::signal::Signal::SIGTERM);
+    assert!(wait_gone(pid));
+
+    let out = saslauthd(&[
+        "-a",
+        "passwd-file",
+        "-O",
+        &passwd,
+        "-m",
+        run.to_str().unwrap(),
+        "--user",
+        "no-such-user-x",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown user"));
+}
