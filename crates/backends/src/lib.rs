@@ -4,6 +4,7 @@
 //! [`Outcome`]. Password-hash schemes shared by several mechanisms live in [`hash`].
 
 pub mod blocking_pool;
+pub mod conf_file;
 pub mod credentials;
 pub mod hash;
 pub mod mechanism;

@@ -294,7 +294,10 @@ fn check_explains_a_configuration_and_a_login() {
     let base = ["-a", "passwd-file", "-O", &passwd, "-m", run.to_str().unwrap()];
     let (code, text) = check(&base, "");
     assert_eq!(code, 0, "{text}");
-    assert!(text.contains("mechanism: passwd-file") && text.contains("missing (it will be created"), "{text}");
+    assert!(
+        text.contains("mechanism: passwd-file") && text.contains("missing (it will be created"),
+        "{text}"
+    );
     assert!(!run.exists(), "--check creates nothing");
 
     let with_user =
