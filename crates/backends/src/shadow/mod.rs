@@ -8,8 +8,13 @@
 //! entry; with a file, no line), `NO Invalid shadow username` (passwd but no shadow entry),
 //! `*NP*` → the NIS text, `NO Incorrect password` (also for locked `!`/`*` and empty hashes), then,
 //! only for the right password, `NO Account expired` and `NO Password expired`. Where Cyrus
-//! replies `NO Username lookup failure: <error>` (NSS failed, e.g. no permission to read
-//! /etc/shadow) we answer with a tempfail: the password may well be right.
+//! replies `NO Username lookup failure: <error>` (an NSS error glibc passes on, such as an
+//! sssd or LDAP source that is down) we answer with a tempfail: the password may well be right.
+//!
+//! An /etc/shadow the daemon may not read is no such error with Debian's `shadow: files systemd`:
+//! glibc lets the later source's "not found" win and reports no error at all (checked with
+//! `getspnam_r` as `nobody`), so users get `NO Invalid shadow username`, as from Cyrus. The first
+//! such reply logs a warning naming the cause instead.
 
 mod expiry;
 mod file;
@@ -23,6 +28,7 @@ use expiry::{Aging, today};
 use file::ShadowFile;
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use zeroize::Zeroizing;
 
 /// The `shadow` verifier.
@@ -35,7 +41,10 @@ pub struct Shadow {
 /// Where shadow entries come from.
 enum Source {
     /// NSS: passwd first, then shadow, as Cyrus does.
-    Nss,
+    Nss {
+        /// Whether the unreadable-/etc/shadow warning was given (it is given once).
+        warned_unreadable: AtomicBool,
+    },
     /// A shadow-format file given with `-O`; no passwd lookup.
     File(ShadowFile),
 }
@@ -57,7 +66,7 @@ impl Shadow {
     /// now), no `-O` uses NSS.
     pub fn new(options: &MechanismOptions) -> Result<Self, MechanismError> {
         let source = match options.option.as_deref() {
-            None => Source::Nss,
+            None => Source::Nss { warned_unreadable: AtomicBool::new(false) },
             Some(path) => {
                 let file = ShadowFile::new(Path::new(path));
                 file.entries().map_err(|reason| MechanismError::BadOption { mechanism: "shadow", reason })?;
@@ -88,9 +97,14 @@ impl Verifier for Shadow {
 
 fn check(source: &Source, login: &str, password: &[u8], today: i64) -> Outcome {
     match source {
-        Source::Nss => match lookup_nss(login) {
+        Source::Nss { warned_unreadable } => match lookup_nss(login) {
             Ok(Ok(entry)) => judge(&entry, login, password, today),
-            Ok(Err(reject)) => Outcome::No(reject),
+            Ok(Err(reject)) => {
+                if reject == Reject::InvalidShadowUsername && !warned_unreadable.load(Ordering::Relaxed) {
+                    warned_unreadable.store(warn_if_shadow_unreadable(), Ordering::Relaxed);
+                }
+                Outcome::No(reject)
+            }
             Err(reason) => Outcome::Unavailable(reason),
         },
         Source::File(file) => match file.entries() {
@@ -110,6 +124,22 @@ fn lookup_nss(login: &str) -> Result<Result<ShadowEntry, Reject>, String> {
         return Ok(Err(Reject::InvalidUsername));
     }
     Ok(nss::shadow_entry(login).map_err(|e| format!("getspnam_r: {e}"))?.ok_or(Reject::InvalidShadowUsername))
+}
+
+/// NSS hides an unreadable /etc/shadow behind "no such entry" (see the module doc): say so in
+/// the log, where an operator looks. Returns whether it warned.
+fn warn_if_shadow_unreadable() -> bool {
+    const ETC_SHADOW: &str = "/etc/shadow";
+    match std::fs::File::open(ETC_SHADOW) {
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+            tracing::warn!(
+                "cannot read {ETC_SHADOW} ({e}): the users it lists are refused with \"Invalid shadow username\"; \
+                 run as root or in group shadow"
+            );
+            true
+        }
+        _ => false,
+    }
 }
 
 /// The checks after the lookup, in Cyrus's order; the password comes before expiry so that
