@@ -41,12 +41,13 @@ pub struct DaemonBuilder {
     args: Vec<OsString>,
     has_mech: bool,
     run_dir: Option<PathBuf>,
+    wrapper: Vec<OsString>,
 }
 
 impl Daemon {
     /// Begins describing a daemon of implementation `target`.
     pub fn builder(target: Target) -> DaemonBuilder {
-        DaemonBuilder { target, args: Vec::new(), has_mech: false, run_dir: None }
+        DaemonBuilder { target, args: Vec::new(), has_mech: false, run_dir: None, wrapper: Vec::new() }
     }
 
     /// Which implementation this is.
@@ -187,6 +188,27 @@ impl DaemonBuilder {
         self
     }
 
+    /// `-a <name>`, plus `-O <option>` when given: any mechanism, for either daemon.
+    pub fn mech(mut self, name: &str, option: Option<&Path>) -> Self {
+        self.args.extend(["-a".into(), name.into()]);
+        if let Some(option) = option {
+            self.args.extend(["-O".into(), option.into()]);
+        }
+        self.has_mech = true;
+        self
+    }
+
+    /// Start the daemon through `program args…` (e.g. `unshare -m sh -c …`), which must end by
+    /// exec'ing the daemon command line appended to it, so the daemon keeps the spawned pid.
+    pub fn wrapper<I, S>(mut self, program: impl Into<OsString>, args: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<OsString>,
+    {
+        self.wrapper = std::iter::once(program.into()).chain(args.into_iter().map(Into::into)).collect();
+        self
+    }
+
     /// `-n N`: worker processes (Cyrus) or blocking pool size (ours).
     pub fn threads(mut self, n: u32) -> Self {
         self.args.extend(["-n".into(), n.to_string().into()]);
@@ -220,7 +242,7 @@ impl DaemonBuilder {
 
     /// Spawns the daemon in the foreground (`-d`) and waits until its socket accepts.
     pub fn start(self) -> Daemon {
-        assert!(self.has_mech, "choose a mechanism (passwd_file or pam) before start()");
+        assert!(self.has_mech, "choose a mechanism (passwd_file, pam or mech) before start()");
         let exe = self.target.saslauthd();
         let dir = tempfile::tempdir().expect("tempdir");
         let run_dir = self.run_dir.clone().unwrap_or_else(|| dir.path().join("run"));
@@ -230,7 +252,14 @@ impl DaemonBuilder {
         let stdout = std::fs::File::create(&stdout_path).expect("create stdout.log");
         let stderr = std::fs::File::create(&stderr_path).expect("create stderr.log");
 
-        let mut cmd = Command::new(&exe);
+        let mut cmd = match self.wrapper.split_first() {
+            Some((program, args)) => {
+                let mut cmd = Command::new(program);
+                cmd.args(args).arg(&exe);
+                cmd
+            }
+            None => Command::new(&exe),
+        };
         cmd.args(&self.args)
             .arg("-m")
             .arg(&run_dir)

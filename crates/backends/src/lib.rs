@@ -11,7 +11,9 @@ pub mod mechanism;
 pub mod outcome;
 pub mod pam;
 pub mod passwd_file;
+pub mod shadow;
 pub mod verifier;
+mod watched_file;
 
 pub use blocking_pool::BlockingPool;
 pub use credentials::Credentials;

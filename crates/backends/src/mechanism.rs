@@ -11,17 +11,20 @@ pub enum Mechanism {
     PasswdFile,
     /// `pam`: Linux-PAM, service = the request's service field.
     Pam,
+    /// `shadow`: the shadow(5) entry from NSS, or from a shadow-format file named by `-O`.
+    Shadow,
 }
 
 impl Mechanism {
     /// Every mechanism, in the order `-v` lists them.
-    pub const ALL: [Mechanism; 2] = [Mechanism::PasswdFile, Mechanism::Pam];
+    pub const ALL: [Mechanism; 3] = [Mechanism::PasswdFile, Mechanism::Pam, Mechanism::Shadow];
 
     /// The `-a` name.
     pub fn name(self) -> &'static str {
         match self {
             Mechanism::PasswdFile => "passwd-file",
             Mechanism::Pam => "pam",
+            Mechanism::Shadow => "shadow",
         }
     }
 
@@ -34,7 +37,7 @@ impl Mechanism {
 /// What building a verifier needs besides the mechanism name.
 #[derive(Debug, Clone)]
 pub struct MechanismOptions {
-    /// The `-O` value (its meaning is the mechanism's: a file for passwd-file).
+    /// The `-O` value (its meaning is the mechanism's: a file for passwd-file and shadow).
     pub option: Option<String>,
     /// Where blocking work runs.
     pub pool: BlockingPool,
@@ -68,5 +71,6 @@ pub fn build(mechanism: Mechanism, options: &MechanismOptions) -> Result<Arc<dyn
     Ok(match mechanism {
         Mechanism::PasswdFile => Arc::new(crate::passwd_file::PasswdFile::new(options)?),
         Mechanism::Pam => Arc::new(crate::pam::Pam::new(options)),
+        Mechanism::Shadow => Arc::new(crate::shadow::Shadow::new(options)?),
     })
 }

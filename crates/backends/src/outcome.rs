@@ -27,6 +27,14 @@ pub enum Reject {
     InvalidUsername,
     /// Wrong password, or a locked/empty/unusable stored hash (Cyrus shadow).
     IncorrectPassword,
+    /// The login has a passwd entry but no shadow entry (Cyrus shadow: `NO Invalid shadow username`).
+    InvalidShadowUsername,
+    /// The shadow hash is `*NP*`: a NIS+ entry the daemon may not read (Cyrus shadow).
+    NisPermission,
+    /// The shadow entry's expiry date has passed, or is day 0 (Cyrus shadow: `NO Account expired`).
+    AccountExpired,
+    /// The shadow entry's last change + maximum age is before today (Cyrus shadow).
+    PasswordExpired,
     /// `pam_start` failed.
     PamStart,
     /// `pam_authenticate` refused (unknown user and wrong password look the same).
@@ -41,6 +49,12 @@ impl fmt::Display for Reject {
         f.write_str(match self {
             Reject::InvalidUsername => "Invalid username",
             Reject::IncorrectPassword => "Incorrect password",
+            Reject::InvalidShadowUsername => "Invalid shadow username",
+            Reject::NisPermission => {
+                "Insufficient permission to access NIS authentication database (saslauthd)"
+            }
+            Reject::AccountExpired => "Account expired",
+            Reject::PasswordExpired => "Password expired",
             Reject::PamStart => "PAM start error",
             Reject::PamAuth => "PAM auth error",
             Reject::PamAcct => "PAM acct error",

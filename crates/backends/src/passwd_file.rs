@@ -1,18 +1,16 @@
 //! The `passwd-file` mechanism: `user:hash` lines as htpasswd and Dovecot's passwd-file write them.
 //!
-//! The file is re-read when its identity (device, inode, size, mtime) changes, checked on every
-//! request: a `stat` is far cheaper than the hash it guards, and it makes edits take effect at once
-//! with no signal. An unreadable file is a tempfail, never a `NO` — the password may be right.
+//! The file is re-read as soon as it changes ([`WatchedFile`]); an unreadable file is a
+//! tempfail, never a `NO` — the password may be right.
 
 use crate::hash::{self, Checked};
+use crate::watched_file::WatchedFile;
 use crate::{
     BlockingPool, Credentials, MechanismError, MechanismOptions, Outcome, Reject, Verifier, VerifyFuture,
 };
 use std::collections::HashMap;
-use std::os::unix::fs::MetadataExt;
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
-use std::time::SystemTime;
+use std::path::Path;
+use std::sync::Arc;
 use zeroize::Zeroizing;
 
 /// The `passwd-file` verifier.
@@ -21,24 +19,9 @@ pub struct PasswdFile {
     pool: BlockingPool,
 }
 
-/// The file and its last parsed contents.
+/// The file and its last parsed contents: user → stored hash.
 struct Table {
-    path: PathBuf,
-    loaded: Mutex<Option<Loaded>>,
-}
-
-/// Parsed contents, tagged with the identity of the file they came from.
-struct Loaded {
-    stamp: Stamp,
-    entries: HashMap<String, Zeroizing<String>>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Stamp {
-    dev: u64,
-    ino: u64,
-    len: u64,
-    modified: Option<SystemTime>,
+    file: WatchedFile<HashMap<String, Zeroizing<String>>>,
 }
 
 impl PasswdFile {
@@ -48,7 +31,7 @@ impl PasswdFile {
             mechanism: "passwd-file",
             what: "the file path as -O PATH",
         })?;
-        let table = Table { path: PathBuf::from(path), loaded: Mutex::new(None) };
+        let table = Table::new(Path::new(path));
         table.lookup("").map_err(|reason| MechanismError::BadOption { mechanism: "passwd-file", reason })?;
         Ok(Self { table: Arc::new(table), pool: options.pool.clone() })
     }
@@ -85,35 +68,21 @@ fn check(table: &Table, login: &str, password: &[u8]) -> Outcome {
             if matched { Outcome::Ok } else { Outcome::No(Reject::IncorrectPassword) }
         }
         Err(e) => {
-            tracing::warn!(user = %login.escape_debug(), file = %table.path.display(), "unusable hash: {e}");
+            tracing::warn!(user = %login.escape_debug(), file = %table.file.path().display(), "unusable hash: {e}");
             Outcome::No(Reject::IncorrectPassword)
         }
     }
 }
 
 impl Table {
+    fn new(path: &Path) -> Self {
+        Self { file: WatchedFile::new(path, parse) }
+    }
+
     /// The stored hash for `login`, reloading the file first if it changed.
     fn lookup(&self, login: &str) -> Result<Option<Zeroizing<String>>, String> {
-        let stamp = stamp_of(&self.path)?;
-        let mut loaded = self.loaded.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        if loaded.as_ref().is_none_or(|l| l.stamp != stamp) {
-            let text = std::fs::read(&self.path)
-                .map(Zeroizing::new)
-                .map_err(|e| format!("cannot read {}: {e}", self.path.display()))?;
-            let entries = parse(&text);
-            tracing::debug!(file = %self.path.display(), users = entries.len(), "passwd-file loaded");
-            *loaded = Some(Loaded { stamp, entries });
-        }
-        Ok(loaded.as_ref().and_then(|l| l.entries.get(login).cloned()))
+        Ok(self.file.current()?.get(login).cloned())
     }
-}
-
-fn stamp_of(path: &Path) -> Result<Stamp, String> {
-    let meta = std::fs::metadata(path).map_err(|e| format!("cannot stat {}: {e}", path.display()))?;
-    if !meta.is_file() {
-        return Err(format!("{} is not a regular file", path.display()));
-    }
-    Ok(Stamp { dev: meta.dev(), ino: meta.ino(), len: meta.len(), modified: meta.modified().ok() })
 }
 
 /// Parse `user:hash[:extra…]` lines; `#` comments and blank lines are skipped, extra fields
@@ -155,7 +124,7 @@ mod tests {
     }
 
     fn table(path: &Path) -> Table {
-        Table { path: path.to_owned(), loaded: Mutex::new(None) }
+        Table::new(path)
     }
 
     #[test]
