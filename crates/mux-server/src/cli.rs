@@ -19,7 +19,7 @@ pub const DEFAULT_THREADS: u32 = 5;
     disable_version_flag = true
 )]
 pub struct Cli {
-    /// Authentication mechanism (passwd-file, pam). Required.
+    /// Authentication mechanism (passwd-file, pam, shadow). Required.
     #[arg(short = 'a', value_name = "authmech")]
     pub mech: Option<String>,
 
