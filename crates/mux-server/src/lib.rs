@@ -10,6 +10,7 @@ pub mod frame;
 pub mod inherited;
 pub mod log_safe;
 pub mod logging;
+pub mod metrics;
 pub mod policy;
 pub mod privileges;
 pub mod reply;

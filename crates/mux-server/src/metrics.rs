@@ -1,0 +1,248 @@
+//! Beside the request path: counters and latency histograms of what the daemon answered, served
+//! as OpenMetrics text on an optional endpoint (`--metrics-listen`).
+//!
+//! The endpoint answers `GET /metrics` with a minimal HTTP/1.1 response and closes. It is
+//! hand-written: one read-only, single-path responder does not justify an HTTP stack (hyper and
+//! friends would double the dependency tree of a security-sensitive daemon). It belongs on
+//! loopback or a UNIX socket; it shows counts and timings, never user names or passwords.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+use std::sync::OnceLock;
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+/// How one request ended, as counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Answer {
+    /// `OK`.
+    Ok,
+    /// `NO …` from a mechanism.
+    No,
+    /// Closed without a reply because the mechanism could not decide.
+    Tempfail,
+    /// Refused before any mechanism: oversize, empty or malformed field.
+    Refused,
+    /// The client sent no complete request (closed early, stalled, read error).
+    Incomplete,
+}
+
+impl Answer {
+    fn label(self) -> &'static str {
+        match self {
+            Answer::Ok => "ok",
+            Answer::No => "no",
+            Answer::Tempfail => "tempfail",
+            Answer::Refused => "refused",
+            Answer::Incomplete => "incomplete",
+        }
+    }
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    mech: String,
+    result: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct MechLabels {
+    mech: String,
+}
+
+/// The daemon's metrics.
+pub struct Metrics {
+    registry: Registry,
+    requests: Family<RequestLabels, Counter>,
+    latency: Family<RequestLabels, Histogram, fn() -> Histogram>,
+    backend_up: Family<MechLabels, Gauge>,
+    connections: Gauge,
+}
+
+static METRICS: OnceLock<Metrics> = OnceLock::new();
+
+/// Turn metrics on (once, at start-up) and return them.
+pub fn enable() -> &'static Metrics {
+    METRICS.get_or_init(Metrics::new)
+}
+
+/// The metrics, if `--metrics-listen` turned them on; recording is skipped otherwise.
+pub fn get() -> Option<&'static Metrics> {
+    METRICS.get()
+}
+
+fn latency_histogram() -> Histogram {
+    // 0.5 ms to ~16 s: cache hits at the bottom, PAM failure delays and backend timeouts at the top.
+    Histogram::new(exponential_buckets(0.0005, 2.0, 16))
+}
+
+impl Metrics {
+    fn new() -> Metrics {
+        let mut registry = Registry::with_prefix("saslauthd");
+        let requests = Family::<RequestLabels, Counter>::default();
+        let latency =
+            Family::<RequestLabels, Histogram, fn() -> Histogram>::new_with_constructor(latency_histogram);
+        let backend_up = Family::<MechLabels, Gauge>::default();
+        let connections = Gauge::default();
+        registry.register("requests", "Requests answered, by mechanism and result", requests.clone());
+        registry.register("request_duration_seconds", "Time from connection to answer", latency.clone());
+        registry.register(
+            "backend_up",
+            "1 if the mechanism's last answer was a decision, 0 if it could not decide",
+            backend_up.clone(),
+        );
+        registry.register("connections", "Connections being served", connections.clone());
+        Metrics { registry, requests, latency, backend_up, connections }
+    }
+
+    /// Count one request.
+    pub fn observe(&self, mech: &str, answer: Answer, elapsed: Duration) {
+        let labels = RequestLabels { mech: mech.to_owned(), result: answer.label().to_owned() };
+        self.requests.get_or_create(&labels).inc();
+        self.latency.get_or_create(&labels).observe(elapsed.as_secs_f64());
+        if matches!(answer, Answer::Ok | Answer::No | Answer::Tempfail) {
+            let up = i64::from(answer != Answer::Tempfail);
+            self.backend_up.get_or_create(&MechLabels { mech: mech.to_owned() }).set(up);
+        }
+    }
+
+    /// The gauge of open connections (incremented and decremented around each connection).
+    pub fn connections(&self) -> &Gauge {
+        &self.connections
+    }
+
+    /// The OpenMetrics text exposition.
+    pub fn render(&self) -> String {
+        let mut text = String::new();
+        if prometheus_client::encoding::text::encode(&mut text, &self.registry).is_err() {
+            text = "# EOF\n".to_owned();
+        }
+        text
+    }
+}
+
+/// Where the metrics endpoint listens: `unix:/path` or `host:port`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Endpoint {
+    /// A TCP address (keep it on loopback).
+    Tcp(std::net::SocketAddr),
+    /// A UNIX socket path.
+    Unix(std::path::PathBuf),
+}
+
+impl std::str::FromStr for Endpoint {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Endpoint, String> {
+        match text.strip_prefix("unix:") {
+            Some(path) if path.starts_with('/') => Ok(Endpoint::Unix(path.into())),
+            Some(_) => Err("unix: needs an absolute path".to_owned()),
+            None => text
+                .parse()
+                .map(Endpoint::Tcp)
+                .map_err(|_| format!("{text:?} is not host:port or unix:/path")),
+        }
+    }
+}
+
+/// Answer one scrape on `stream`: `GET /metrics` (or `/`) gets the exposition, anything else 404.
+pub async fn answer_scrape<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, metrics: &Metrics) {
+    let mut head = Vec::with_capacity(512);
+    let mut chunk = [0u8; 512];
+    let read_head = async {
+        while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 8192 {
+            match stream.read(&mut chunk).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => head.extend_from_slice(&chunk[..n]),
+            }
+        }
+    };
+    if tokio::time::timeout(Duration::from_secs(5), read_head).await.is_err() {
+        return;
+    }
+    let wanted = head.starts_with(b"GET /metrics ") || head.starts_with(b"GET / ");
+    let (status, body) = if wanted { ("200 OK", metrics.render()) } else { ("404 Not Found", String::new()) };
+    let response = format!(
+        "HTTP/1.1 {status}\r\nContent-Type: application/openmetrics-text; version=1.0.0; charset=utf-8\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let _ = stream.write_all(response.as_bytes()).await;
+    let _ = stream.shutdown().await;
+}
+
+/// Serve scrapes on `endpoint` until the task is dropped.
+pub async fn serve(endpoint: Endpoint, metrics: &'static Metrics) -> std::io::Result<()> {
+    match endpoint {
+        Endpoint::Tcp(addr) => {
+            let listener = tokio::net::TcpListener::bind(addr).await?;
+            tracing::info!("metrics on http://{}/metrics", listener.local_addr()?);
+            loop {
+                let (stream, _) = listener.accept().await?;
+                tokio::spawn(answer_scrape(stream, metrics));
+            }
+        }
+        Endpoint::Unix(path) => {
+            let _ = std::fs::remove_file(&path);
+            let listener = tokio::net::UnixListener::bind(&path)?;
+            tracing::info!("metrics on unix:{}", path.display());
+            loop {
+                let (stream, _) = listener.accept().await?;
+                tokio::spawn(answer_scrape(stream, metrics));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    #[test]
+    fn counts_render_as_openmetrics() {
+        let metrics = Metrics::new();
+        metrics.observe("pam", Answer::Ok, Duration::from_millis(3));
+        metrics.observe("pam", Answer::No, Duration::from_secs(2));
+        metrics.observe("pam", Answer::Tempfail, Duration::from_secs(30));
+        let text = metrics.render();
+        assert!(text.contains(r#"saslauthd_requests_total{mech="pam",result="ok"} 1"#), "{text}");
+        assert!(text.contains(r#"saslauthd_requests_total{mech="pam",result="no"} 1"#), "{text}");
+        assert!(text.contains(r#"saslauthd_backend_up{mech="pam"} 0"#), "{text}");
+        assert!(text.contains("saslauthd_request_duration_seconds_bucket"), "{text}");
+        assert!(text.ends_with("# EOF\n"));
+    }
+
+    #[test]
+    fn endpoints_parse() {
+        assert_eq!("127.0.0.1:9105".parse(), Ok(Endpoint::Tcp("127.0.0.1:9105".parse().unwrap())));
+        assert_eq!("unix:/run/m.sock".parse(), Ok(Endpoint::Unix("/run/m.sock".into())));
+        assert!("unix:rel".parse::<Endpoint>().is_err());
+        assert!("nonsense".parse::<Endpoint>().is_err());
+    }
+
+    #[tokio::test]
+    async fn a_scrape_gets_the_text_and_other_paths_404() {
+        let metrics: &'static Metrics = Box::leak(Box::new(Metrics::new()));
+        metrics.observe("shadow", Answer::Ok, Duration::from_millis(1));
+        for (request, want) in
+            [("GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n", "200 OK"), ("GET /x HTTP/1.1\r\n\r\n", "404")]
+        {
+            let (client, server) = tokio::io::duplex(1 << 16);
+            let task = tokio::spawn(answer_scrape(server, metrics));
+            let (mut rd, mut wr) = tokio::io::split(client);
+            wr.write_all(request.as_bytes()).await.unwrap();
+            let mut response = String::new();
+            rd.read_to_string(&mut response).await.unwrap();
+            task.await.unwrap();
+            assert!(response.starts_with(&format!("HTTP/1.1 {want}")), "{response}");
+            if want == "200 OK" {
+                assert!(response.contains(r#"saslauthd_requests_total{mech="shadow",result="ok"} 1"#));
+            }
+        }
+    }
+}
