@@ -168,3 +168,20 @@ fn debug_of_request_carriers_is_redacted() {
     let shown = format!("{creds:#?}");
     assert!(!shown.contains(CANARY), "{shown}");
 }
+
+/// A malformed service or realm is logged against the login that was sent, not in its place:
+/// otherwise any client could write `[user=<anyone>]` failure lines by sending a bad service.
+#[test]
+fn malformed_field_failures_name_the_real_user() {
+    let file = pwdfile_raw(b"alice:{PLAIN}pw\n");
+    let daemon = Daemon::builder(Target::Ours).passwd_file(file.path()).start();
+    let sock = daemon.socket();
+    let r = send_raw_open(sock, &counted(&[b"alice", b"pw", b"victim\xff", b""]));
+    assert_eq!(r.text(), "NO malformed service");
+    let r = send_raw_open(sock, &counted(&[b"alice", b"pw", b"smtp", b"victim\0"]));
+    assert_eq!(r.text(), "NO malformed realm");
+    assert!(daemon.wait_for_log("malformed realm", Duration::from_secs(2)));
+    let log = daemon.log();
+    assert!(!log.contains("[user=victim"), "a service or realm logged as the user:\n{log}");
+    assert_eq!(log.matches("[user=alice]").count(), 2, "{log}");
+}
