@@ -39,6 +39,7 @@ pub struct Daemon {
 pub struct DaemonBuilder {
     target: Target,
     args: Vec<OsString>,
+    envs: Vec<(OsString, OsString)>,
     has_mech: bool,
     run_dir: Option<PathBuf>,
     wrapper: Vec<OsString>,
@@ -47,7 +48,14 @@ pub struct DaemonBuilder {
 impl Daemon {
     /// Begins describing a daemon of implementation `target`.
     pub fn builder(target: Target) -> DaemonBuilder {
-        DaemonBuilder { target, args: Vec::new(), has_mech: false, run_dir: None, wrapper: Vec::new() }
+        DaemonBuilder {
+            target,
+            args: Vec::new(),
+            envs: Vec::new(),
+            has_mech: false,
+            run_dir: None,
+            wrapper: Vec::new(),
+        }
     }
 
     /// Which implementation this is.
@@ -240,6 +248,12 @@ impl DaemonBuilder {
         self
     }
 
+    /// An environment variable for the daemon (e.g. `SASLAUTHD_LOG=trace`).
+    pub fn env(mut self, key: impl Into<OsString>, value: impl Into<OsString>) -> Self {
+        self.envs.push((key.into(), value.into()));
+        self
+    }
+
     /// Spawns the daemon in the foreground (`-d`) and waits until its socket accepts.
     pub fn start(self) -> Daemon {
         assert!(self.has_mech, "choose a mechanism (passwd_file, pam or mech) before start()");
@@ -261,6 +275,7 @@ impl DaemonBuilder {
             None => Command::new(&exe),
         };
         cmd.args(&self.args)
+            .envs(self.envs.iter().map(|(k, v)| (k, v)))
             .arg("-m")
             .arg(&run_dir)
             .arg("-d")

@@ -10,6 +10,7 @@ pub mod bins;
 pub mod daemon;
 pub mod pam;
 pub mod postfix;
+pub mod proc;
 pub mod pwdfile;
 pub mod run;
 pub mod sasl_check;

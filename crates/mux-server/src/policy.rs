@@ -43,11 +43,11 @@ impl Policy {
         }
         let creds = match credentials(raw, self.config.join_realm) {
             Ok(creds) => creds,
-            Err((field, bytes)) => {
+            Err((field, login)) => {
                 // Cyrus would cut the field at a NUL and verify a different name than was sent.
                 tracing::info!(
                     "auth failure: [user={}] [mech={mech}] [reason=malformed {field}]",
-                    LogSafe(&bytes)
+                    LogSafe(&login)
                 );
                 return Some(Reply::MalformedField(field));
             }
@@ -89,7 +89,8 @@ impl Policy {
     }
 }
 
-/// Turn wire fields into credentials; `Err` names a field that no verifier could use.
+/// Turn wire fields into credentials; `Err` names a field that no verifier could use, with the
+/// login as sent (for the log line: the bad field itself must not pass for the user).
 fn credentials(raw: RawRequest, join_realm: bool) -> Result<Credentials, (&'static str, Vec<u8>)> {
     fn text(field: &'static str, bytes: Vec<u8>) -> Result<String, (&'static str, Vec<u8>)> {
         if bytes.contains(&0) {
@@ -99,8 +100,8 @@ fn credentials(raw: RawRequest, join_realm: bool) -> Result<Credentials, (&'stat
     }
     let RawRequest { login, password, service, realm, client_addr } = raw;
     let mut login = text("login", login)?;
-    let service = text("service", service)?;
-    let realm = text("realm", realm)?;
+    let service = text("service", service).map_err(|(field, _)| (field, login.clone().into_bytes()))?;
+    let realm = text("realm", realm).map_err(|(field, _)| (field, login.clone().into_bytes()))?;
     if join_realm && !realm.is_empty() {
         login = format!("{login}@{realm}");
     }

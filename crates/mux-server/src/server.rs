@@ -110,7 +110,10 @@ async fn serve(mut stream: UnixStream, policy: &Policy, limits: &Limits) {
             None
         }
         Received::TimedOut => {
-            let peer = stream.peer_cred().ok().map(|c| format!(" (pid {:?}, uid {})", c.pid(), c.uid()));
+            let peer = stream.peer_cred().ok().map(|c| match c.pid() {
+                Some(pid) => format!(" (pid {pid}, uid {})", c.uid()),
+                None => format!(" (uid {})", c.uid()),
+            });
             tracing::warn!(
                 "client sent no complete request within {}s{}; dropped",
                 limits.read_timeout.as_secs_f32(),
