@@ -141,10 +141,16 @@ impl Cache {
 
     /// Look `creds` up for mechanism (or chain) `mech`.
     pub fn lookup(&self, mech: &str, creds: &Credentials) -> Lookup {
-        let keys = self.keys(mech, creds);
+        // Only the user and proof tags: the scope tag matters to storing, and the hit path is
+        // the one the cache exists for.
+        let (login, realm) = (creds.login.as_bytes(), creds.realm.as_bytes());
+        let user = self.keyer.tag("cache-user", &[realm, login]);
+        let proof = self
+            .keyer
+            .tag("cache-proof", &[mech.as_bytes(), creds.service.as_bytes(), realm, login, &creds.password]);
         let now = Instant::now();
-        let found = self.lock().get(&keys.user).and_then(|entries| {
-            entries.iter().find(|e| e.proof.matches(&keys.proof) && self.fresh(e, now)).map(|e| e.verdict)
+        let found = self.lock().get(&user).and_then(|entries| {
+            entries.iter().find(|e| e.proof.matches(&proof) && self.fresh(e, now)).map(|e| e.verdict)
         });
         match found {
             Some(Verdict::Ok) => {
