@@ -112,7 +112,9 @@ impl Cache {
         Self {
             keyer,
             config,
-            users: Mutex::new(LruCache::new(config.users)),
+            // Unbounded to lru, bounded by `store`: `LruCache::new` would allocate the whole
+            // table up front, and `-s` accepts sizes far beyond what a daemon ever fills.
+            users: Mutex::new(LruCache::unbounded()),
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
         }
@@ -199,6 +201,9 @@ impl Cache {
     fn store(&self, keys: Keys, verdict: Verdict) {
         let entry = Entry { scope: keys.scope, proof: keys.proof, stored: Instant::now(), verdict };
         let mut users = self.lock();
+        if !users.contains(&keys.user) && users.len() >= self.config.users.get() {
+            users.pop_lru();
+        }
         let entries = users.get_or_insert_mut(keys.user, Vec::new);
         entries.retain(|e| !e.scope.matches(&keys.scope) && !e.proof.matches(&keys.proof));
         if entries.len() >= SCOPES_PER_USER {
@@ -264,6 +269,13 @@ mod tests {
         assert_eq!((c.users.get(), c.ttl), (10, Duration::from_secs(60)));
         // Under one bucket's worth still caches something.
         assert_eq!(CacheConfig::from_cyrus(Some(0), None).users.get(), 10_266);
+        // An absurd -s costs nothing until it fills: nothing is allocated up front.
+        let huge = Cache::new(
+            Keyer::from_key(b"k").unwrap(),
+            CacheConfig::from_cyrus(Some(u64::MAX), Some(u64::MAX)),
+        );
+        huge.store_success("pam", &creds("joe", "pw", "smtp", ""));
+        assert_eq!(huge.lookup("pam", &creds("joe", "pw", "smtp", "")), Lookup::Ok);
     }
 
     #[tokio::test(start_paused = true)]

@@ -67,7 +67,8 @@ struct Record {
 impl Penalties {
     /// Empty tables.
     pub fn new(keyer: Keyer, config: PenaltyConfig) -> Self {
-        let (users, addrs) = (LruCache::new(config.entries), LruCache::new(config.entries));
+        // Bounded in `bump`, not by lru, which would allocate `entries` slots up front.
+        let (users, addrs) = (LruCache::unbounded(), LruCache::unbounded());
         Self { keyer, config, users: Mutex::new(users), addrs: Mutex::new(addrs) }
     }
 
@@ -140,6 +141,9 @@ impl Penalties {
         now: Instant,
     ) -> u32 {
         let mut table = lock(table);
+        if !table.contains(&key) && table.len() >= self.config.entries.get() {
+            table.pop_lru();
+        }
         let record = table.get_or_insert_mut(key, || Record { failures: 0, last: now, recent: Vec::new() });
         if now.saturating_duration_since(record.last) >= self.config.forget_after {
             *record = Record { failures: 0, last: now, recent: Vec::new() };
