@@ -2,6 +2,8 @@
 //! (reference §2.1), plus long options for what Cyrus lacks.
 
 use clap::{ArgAction, Parser};
+use ipnet::IpNet;
+use std::net::IpAddr;
 use std::path::PathBuf;
 
 /// Debian's compiled-in run directory (reference §1.1).
@@ -19,11 +21,13 @@ pub const DEFAULT_THREADS: u32 = 5;
     disable_version_flag = true
 )]
 pub struct Cli {
-    /// Authentication mechanism (passwd-file, pam, shadow). Required.
+    /// Authentication mechanism (passwd-file, pam, shadow), or a comma-separated chain tried in
+    /// order (`passwd-file,pam`). Required.
     #[arg(short = 'a', value_name = "authmech")]
     pub mech: Option<String>,
 
-    /// Mechanism option (passwd-file: the file). Given twice, the last wins, as in Cyrus.
+    /// Mechanism option (passwd-file: the file). Given twice, the last wins, as in Cyrus. In a
+    /// chain it is the option of every mechanism without a `--mech-option` of its own.
     #[arg(short = 'O', value_name = "option", action = ArgAction::Append, allow_hyphen_values = true)]
     pub option: Vec<String>,
 
@@ -36,15 +40,15 @@ pub struct Cli {
     #[arg(short = 'n', value_name = "threads", default_value_t = DEFAULT_THREADS)]
     pub threads: u32,
 
-    /// Enable the credential cache (accepted; not yet active).
+    /// Enable the credential cache.
     #[arg(short = 'c')]
     pub cache: bool,
 
-    /// Cache size in KiB (accepted; not yet active).
+    /// Cache size in KiB, as Cyrus counts it: one user per 96 bytes (default 10266 users).
     #[arg(short = 's', value_name = "size", value_parser = clap::value_parser!(u64).range(1..))]
     pub cache_size: Option<u64>,
 
-    /// Cache timeout in seconds (accepted; not yet active).
+    /// Cache timeout in seconds (default 28800).
     #[arg(short = 't', value_name = "timeout", value_parser = clap::value_parser!(u64).range(1..))]
     pub cache_ttl: Option<u64>,
 
@@ -128,6 +132,60 @@ pub struct Cli {
     /// PAM configuration directory to use instead of /etc/pam.d.
     #[arg(long, value_name = "dir")]
     pub pam_confdir: Option<PathBuf>,
+
+    /// The option of one mechanism of a chain, as `MECH=VALUE` (repeatable).
+    #[arg(long, value_name = "mech=value", action = ArgAction::Append, value_parser = parse_mech_option)]
+    pub mech_option: Vec<(String, String)>,
+
+    /// When a mechanism of the chain cannot decide, still try the next ones for an OK.
+    #[arg(long)]
+    pub chain_continue_on_tempfail: bool,
+
+    /// Requests one mechanism may have in progress; more are answered with a temporary failure.
+    #[arg(long, value_name = "n", default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..))]
+    pub mech_concurrency: u32,
+
+    /// Seconds a failure stays cached (0, the default: failures are never cached).
+    #[arg(long, value_name = "secs", default_value_t = 0)]
+    pub cache_negative_ttl: u64,
+
+    /// Turn brute-force penalties off.
+    #[arg(long)]
+    pub no_penalty: bool,
+
+    /// Delay of the NO after a first failure, doubled by each further distinct one.
+    #[arg(long, value_name = "secs", default_value_t = 2.0)]
+    pub penalty_base: f64,
+
+    /// The longest penalty delay.
+    #[arg(long, value_name = "secs", default_value_t = 8.0)]
+    pub penalty_max: f64,
+
+    /// Seconds without a failure after which a user or address starts again from zero.
+    #[arg(long, value_name = "secs", default_value_t = 900.0)]
+    pub penalty_forget: f64,
+
+    /// Users, and separately client addresses, whose failures are counted at most.
+    #[arg(long, value_name = "n", default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..))]
+    pub penalty_entries: u32,
+
+    /// Client network (CIDR or address) never delayed (repeatable).
+    #[arg(long, value_name = "cidr", action = ArgAction::Append, value_parser = parse_net)]
+    pub penalty_exempt: Vec<IpNet>,
+}
+
+fn parse_mech_option(text: &str) -> Result<(String, String), String> {
+    text.split_once('=')
+        .filter(|(mech, _)| !mech.is_empty())
+        .map(|(mech, value)| (mech.to_owned(), value.to_owned()))
+        .ok_or_else(|| format!("{text:?} is not MECH=VALUE"))
+}
+
+fn parse_net(text: &str) -> Result<IpNet, String> {
+    text.parse::<IpNet>()
+        .or_else(|_| text.parse::<IpAddr>().map(IpNet::from))
+        .map(|net| net.trunc())
+        .map_err(|_| format!("{text:?} is not a network such as 10.0.0.0/8 or an address"))
 }
 
 fn parse_mode(text: &str) -> Result<u32, String> {
@@ -195,5 +253,28 @@ mod tests {
         assert!(parse(&["-a", "pam", "-a", "pam"]).is_err(), "Cyrus takes one -a");
         assert!(parse(&["--socket-mode", "999"]).is_err());
         assert_eq!(parse(&["--socket-mode", "660"]).unwrap().socket_mode, 0o660);
+        assert!(parse(&["--mech-option", "novalue"]).is_err());
+        assert!(parse(&["--penalty-exempt", "10.0.0.0/99"]).is_err());
+    }
+
+    #[test]
+    fn chain_and_penalty_options_parse() {
+        let cli = parse(&[
+            "-a",
+            "passwd-file,pam",
+            "--mech-option",
+            "passwd-file=/etc/x=y",
+            "--penalty-exempt",
+            "10.1.2.3/8",
+            "--penalty-exempt",
+            "::1",
+            "--chain-continue-on-tempfail",
+        ])
+        .unwrap();
+        assert_eq!(cli.mech_option, [("passwd-file".to_owned(), "/etc/x=y".to_owned())]);
+        let nets: Vec<String> = cli.penalty_exempt.iter().map(ToString::to_string).collect();
+        assert_eq!(nets, ["10.0.0.0/8", "::1/128"]);
+        assert!(cli.chain_continue_on_tempfail && !cli.no_penalty);
+        assert_eq!((cli.penalty_base, cli.penalty_max, cli.mech_concurrency), (2.0, 8.0, 256));
     }
 }

@@ -5,14 +5,19 @@
 
 use backends::{BlockingPool, Mechanism, MechanismOptions, mechanism};
 use clap::Parser;
+use mux_server::cache::{Cache, CacheConfig};
+use mux_server::chain::Chain;
 use mux_server::cli::Cli;
 use mux_server::connection::Limits;
+use mux_server::penalty::{Penalties, PenaltyConfig};
 use mux_server::policy::{Policy, PolicyConfig};
 use mux_server::privileges::Identity;
 use mux_server::run_dir::RunDir;
+use mux_server::secret::Keyer;
 use mux_server::server::{self, ServerConfig};
 use mux_server::{check, daemonize, inherited, logging};
 use sd_notify::NotifyState;
+use std::num::NonZeroUsize;
 use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -53,11 +58,7 @@ fn fail(code: u8, message: impl std::fmt::Display) -> u8 {
 
 fn start(cli: Cli) -> Result<(), u8> {
     let name = cli.mech.as_deref().ok_or_else(|| fail(1, "no authentication mechanism specified (-a)"))?;
-    let mech = Mechanism::from_name(name)
-        .ok_or_else(|| fail(1, format!("unknown authentication mechanism: {name}")))?;
-    if cli.cache || cli.cache_size.is_some() || cli.cache_ttl.is_some() {
-        eprintln!("saslauthd: note: the credential cache (-c, -s, -t) is accepted but not active yet");
-    }
+    let mechs = parse_chain(name)?;
     let limits = Limits {
         max_field: usize::from(cli.max_field),
         read_timeout: seconds(cli.read_timeout, "--read-timeout")?,
@@ -66,14 +67,23 @@ fn start(cli: Cli) -> Result<(), u8> {
     let verify_timeout = seconds(cli.verify_timeout, "--verify-timeout")?;
     let max_connections = cli.max_connections as usize;
     let pool_size = if cli.threads == 0 { max_connections } else { cli.threads as usize };
-    let options = MechanismOptions {
-        option: cli.option.last().cloned(),
-        pool: BlockingPool::new(pool_size),
-        pam_confdir: cli.pam_confdir.clone(),
-    };
-    let verifier = mechanism::build(mech, &options)
-        .map_err(|e| fail(1, format!("failed to initialize mechanism {}: {e}", mech.name())))?;
-    let policy = Arc::new(Policy::new(verifier, PolicyConfig { join_realm: cli.join_realm, verify_timeout }));
+    let chain = build_chain(&cli, &mechs, pool_size, verify_timeout)?;
+    let mut policy = Policy::from_chain(chain, PolicyConfig { join_realm: cli.join_realm, verify_timeout });
+    if cli.cache {
+        let mut config = CacheConfig::from_cyrus(cli.cache_size, cli.cache_ttl);
+        config.negative_ttl = Some(Duration::from_secs(cli.cache_negative_ttl)).filter(|t| !t.is_zero());
+        policy = policy.with_cache(Cache::new(Keyer::random().map_err(|e| fail(1, e))?, config));
+    }
+    if !cli.no_penalty {
+        let config = PenaltyConfig {
+            base: seconds(cli.penalty_base, "--penalty-base")?,
+            max: seconds(cli.penalty_max, "--penalty-max")?,
+            forget_after: seconds(cli.penalty_forget, "--penalty-forget")?,
+            entries: NonZeroUsize::new(cli.penalty_entries as usize).unwrap_or(NonZeroUsize::MIN),
+            exempt: cli.penalty_exempt.clone(),
+        };
+        policy = policy.with_penalties(Penalties::new(Keyer::random().map_err(|e| fail(1, e))?, config));
+    }
     if cli.check {
         logging::init(logging::Target::Stderr, true);
         let dirs: Vec<&Path> = cli.run_dirs.iter().map(PathBuf::as_path).collect();
@@ -82,20 +92,24 @@ fn start(cli: Cli) -> Result<(), u8> {
             service: cli.check_service.clone(),
             realm: cli.check_realm.clone(),
         });
-        let code = check::run(mech.name(), options.option.as_deref(), &dirs, &policy, probe);
+        let code = check::run(name, cli.option.last().map(String::as_str), &dirs, &policy, probe);
         return if code == 0 { Ok(()) } else { Err(code) };
     }
     let identity = match cli.user.as_deref() {
         Some(user) => Some(Identity::look_up(user, cli.group.as_deref()).map_err(|e| fail(1, &e))?),
         None => None,
     };
-    if identity.is_some() && mech == Mechanism::Pam {
+    if identity.is_some() && mechs.contains(&Mechanism::Pam) {
         eprintln!(
             "saslauthd: warning: without root, pam_unix can check only the daemon's own user's password"
         );
     }
 
     nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o077));
+    // Hold the signals the daemon handles until its handlers exist: once a socket is visible, a
+    // SIGTERM must stop the daemon cleanly, not kill it with the default action.
+    let handled = handled_signals();
+    let _ = handled.thread_block();
     let Sockets { listeners, mut run_dirs } = open_sockets(&cli)?;
 
     let readiness = if cli.stays_in_foreground() {
@@ -132,11 +146,13 @@ fn start(cli: Cli) -> Result<(), u8> {
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
-        .max_blocking_threads(pool_size.saturating_add(8))
+        // Each mechanism has its own pool of `pool_size`; the runtime must have room for all.
+        .max_blocking_threads(pool_size.saturating_mul(mechs.len()).saturating_add(8))
         .thread_name("saslauthd")
         .build()
         .map_err(|e| log_fail(&format!("cannot start the runtime: {e}")))?;
     let config = ServerConfig { limits, max_connections, shutdown_grace: Duration::from_secs(2) };
+    let policy = Arc::new(policy);
     let served = runtime.block_on(async move {
         let shutdown = shutdown_signal()?;
         tracing::info!("master pid is: {}", std::process::id());
@@ -145,6 +161,14 @@ fn start(cli: Cli) -> Result<(), u8> {
             serving.push(tokio::net::UnixListener::from_std(listener)?);
             tracing::info!("listening on socket: {name}");
         }
+        if let Some(cache) = policy.cache() {
+            let c = cache.config();
+            tracing::info!("cache: {} users, timeout {} seconds", c.users, c.ttl.as_secs());
+        }
+        handle_flush_signals(policy.clone())?;
+        // Handlers are in place: let pending and future signals through (to this thread; the
+        // runtime's workers inherited the block and leave signals to it).
+        let _ = handled.thread_unblock();
         if let Some(readiness) = readiness {
             readiness.ready();
         }
@@ -222,6 +246,72 @@ fn bind_run_dir(dir: &Path, cli: &Cli) -> Result<(RunDir, UnixListener), u8> {
     }
 }
 
+/// `-a a,b,c`: the mechanisms in order; unknown or repeated names are refused.
+fn parse_chain(list: &str) -> Result<Vec<Mechanism>, u8> {
+    let mut mechs = Vec::new();
+    for name in list.split(',').map(str::trim) {
+        let mech = Mechanism::from_name(name)
+            .ok_or_else(|| fail(1, format!("unknown authentication mechanism: {name}")))?;
+        if mechs.contains(&mech) {
+            return Err(fail(1, format!("mechanism {} appears twice in -a {list}", mech.name())));
+        }
+        mechs.push(mech);
+    }
+    Ok(mechs)
+}
+
+/// One verifier per mechanism, each on its own blocking pool of `pool_size` threads so that a
+/// hung mechanism cannot take the threads another needs.
+fn build_chain(cli: &Cli, mechs: &[Mechanism], pool_size: usize, timeout: Duration) -> Result<Chain, u8> {
+    for (name, _) in &cli.mech_option {
+        if !mechs.iter().any(|m| m.name().eq_ignore_ascii_case(name)) {
+            return Err(fail(1, format!("--mech-option for {name}, which is not in -a")));
+        }
+    }
+    let mut chain = Chain::new(cli.chain_continue_on_tempfail);
+    for &mech in mechs {
+        // The last --mech-option for this mechanism, else the last -O (Cyrus: last one wins).
+        let option = cli
+            .mech_option
+            .iter()
+            .rev()
+            .find(|(name, _)| mech.name().eq_ignore_ascii_case(name))
+            .map(|(_, value)| value.clone())
+            .or_else(|| cli.option.last().cloned());
+        let options = MechanismOptions {
+            option,
+            pool: BlockingPool::new(pool_size),
+            pam_confdir: cli.pam_confdir.clone(),
+        };
+        let verifier = mechanism::build(mech, &options)
+            .map_err(|e| fail(1, format!("failed to initialize mechanism {}: {e}", mech.name())))?;
+        chain.push(verifier, cli.mech_concurrency as usize, timeout);
+    }
+    Ok(chain)
+}
+
+/// SIGUSR1 empties the credential cache; SIGUSR2 forgets every penalty count.
+fn handle_flush_signals(policy: Arc<Policy>) -> std::io::Result<()> {
+    let mut usr1 = signal(SignalKind::user_defined1())?;
+    let mut usr2 = signal(SignalKind::user_defined2())?;
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                Some(()) = usr1.recv() => match policy.cache() {
+                    Some(cache) => tracing::info!("SIGUSR1: cache flushed ({} users)", cache.flush()),
+                    None => tracing::info!("SIGUSR1: no cache to flush (-c not given)"),
+                },
+                Some(()) = usr2.recv() => match policy.penalties() {
+                    Some(p) => tracing::info!("SIGUSR2: penalties forgotten ({} records)", p.forget()),
+                    None => tracing::info!("SIGUSR2: penalties are off"),
+                },
+                else => break,
+            }
+        }
+    });
+    Ok(())
+}
+
 fn seconds(value: f64, option: &str) -> Result<Duration, u8> {
     Duration::try_from_secs_f64(value)
         .ok()
@@ -232,6 +322,12 @@ fn seconds(value: f64, option: &str) -> Result<Duration, u8> {
 fn log_fail(e: &dyn std::fmt::Display) -> u8 {
     tracing::error!("{e}");
     1
+}
+
+/// The signals with handlers of their own (shutdown, flushes, SIGHUP).
+fn handled_signals() -> nix::sys::signal::SigSet {
+    use nix::sys::signal::Signal;
+    [Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP, Signal::SIGUSR1, Signal::SIGUSR2].into_iter().collect()
 }
 
 /// Resolves on SIGTERM or SIGINT. SIGHUP is logged and otherwise ignored, as Cyrus ignores it

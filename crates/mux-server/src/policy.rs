@@ -1,37 +1,78 @@
-//! Step "policy": from a raw request to a verifier's answer — field checks, `-r` realm joining,
-//! the verify deadline, and the log line for every outcome. (Cache and penalties will sit here.)
+//! Step "policy": from a raw request to an answer — field checks, `-r` realm joining, the
+//! credential cache, the mechanism chain, brute-force penalties, and the log line for every
+//! outcome.
+//!
+//! Order: a cache hit answers `OK` at once (no backend call); a miss asks the chain; the chain's
+//! `OK` is cached and resets the user's penalty; its `NO` evicts the user's cache entries and is
+//! held back by the penalty delay, counted from when the request arrived (so a PAM failure
+//! delay already served counts towards it); a tempfail closes the connection without a reply.
 
+use crate::cache::{Cache, Lookup};
+use crate::chain::{Chain, Decision};
 use crate::frame::RawRequest;
 use crate::log_safe::LogSafe;
+use crate::penalty::Penalties;
 use crate::reply::Reply;
 use backends::{Credentials, Outcome, Verifier};
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::time::Instant;
 
 /// Settings of the policy step.
 #[derive(Debug, Clone, Copy)]
 pub struct PolicyConfig {
     /// `-r`: verify `login@realm` when the realm is not empty (reference §5).
     pub join_realm: bool,
-    /// Longest time a verifier may take before the request is answered with a tempfail.
+    /// Longest time a verifier may take before the request is answered with a tempfail (used by
+    /// [`Policy::new`]; a [`Chain`] carries its own per-mechanism deadlines).
     pub verify_timeout: Duration,
 }
 
-/// Decides requests with one verifier.
+/// Decides requests.
 pub struct Policy {
-    verifier: Arc<dyn Verifier>,
+    chain: Chain,
     config: PolicyConfig,
+    cache: Option<Cache>,
+    penalties: Option<Penalties>,
 }
 
 impl Policy {
-    /// A policy in front of `verifier`.
+    /// A policy in front of one `verifier`, with no cache and no penalties.
     pub fn new(verifier: Arc<dyn Verifier>, config: PolicyConfig) -> Self {
-        Self { verifier, config }
+        Self::from_chain(Chain::single(verifier, config.verify_timeout), config)
+    }
+
+    /// A policy in front of `chain`, with no cache and no penalties.
+    pub fn from_chain(chain: Chain, config: PolicyConfig) -> Self {
+        Self { chain, config, cache: None, penalties: None }
+    }
+
+    /// Add the credential cache.
+    pub fn with_cache(mut self, cache: Cache) -> Self {
+        self.cache = Some(cache);
+        self
+    }
+
+    /// Add brute-force penalties.
+    pub fn with_penalties(mut self, penalties: Penalties) -> Self {
+        self.penalties = Some(penalties);
+        self
+    }
+
+    /// The cache, if enabled (for flushing on a signal).
+    pub fn cache(&self) -> Option<&Cache> {
+        self.cache.as_ref()
+    }
+
+    /// The penalty table, if enabled.
+    pub fn penalties(&self) -> Option<&Penalties> {
+        self.penalties.as_ref()
     }
 
     /// The reply for `raw`, or `None` for a tempfail (close without reply).
     pub async fn decide(&self, raw: RawRequest) -> Option<Reply> {
-        let mech = self.verifier.name();
+        let arrived = Instant::now();
+        let chain_name = self.chain.name();
         // Cyrus checks these only after all fields were read (reference §1.3).
         if raw.login.is_empty() {
             tracing::error!("NULL login received");
@@ -46,10 +87,19 @@ impl Policy {
             Err((field, login)) => {
                 // Cyrus would cut the field at a NUL and verify a different name than was sent.
                 tracing::info!(
-                    "auth failure: [user={}] [mech={mech}] [reason=malformed {field}]",
+                    "auth failure: [user={}] [mech={chain_name}] [reason=malformed {field}]",
                     LogSafe(&login)
                 );
                 return Some(Reply::MalformedField(field));
+            }
+        };
+        let cached = self.cache.as_ref().map_or(Lookup::Miss, |c| c.lookup(chain_name, &creds));
+        let (outcome, mech, from_cache) = match cached {
+            Lookup::Ok => (Outcome::Ok, chain_name, true),
+            Lookup::No(reject) => (Outcome::No(reject), chain_name, true),
+            Lookup::Miss => {
+                let Decision { outcome, mech } = self.chain.decide(&creds).await;
+                (outcome, mech, false)
             }
         };
         let (user, service, realm) = (
@@ -59,23 +109,40 @@ impl Policy {
         );
         let remote = creds.client_addr.as_deref().map(|a| format!(" [remote={}]", LogSafe(a.as_bytes())));
         let remote = remote.as_deref().unwrap_or("");
-        let outcome = tokio::time::timeout(self.config.verify_timeout, self.verifier.verify(&creds))
-            .await
-            .unwrap_or_else(|_| {
-                Outcome::Unavailable(format!("no answer within {}s", self.config.verify_timeout.as_secs()))
-            });
+        let via = if from_cache { " [cached]" } else { "" };
         match outcome {
             Outcome::Ok => {
+                if let Some(penalties) = &self.penalties {
+                    penalties.success(&creds);
+                }
+                if let Some(cache) = self.cache.as_ref().filter(|_| !from_cache) {
+                    cache.store_success(chain_name, &creds);
+                }
                 tracing::debug!(
-                    "auth success: [user={user}] [service={service}] [realm={realm}]{remote} [mech={mech}]"
+                    "auth success: [user={user}] [service={service}] [realm={realm}]{remote} [mech={mech}]{via}"
                 );
+                // A hit answers a bare `OK`, as Cyrus's cache does (reference §1.4).
                 Some(Reply::Ok)
             }
             Outcome::No(reject) => {
+                if let Some(cache) = self.cache.as_ref().filter(|_| !from_cache) {
+                    cache.store_failure(chain_name, &creds, reject);
+                }
                 // Cyrus's exact format (reference §2.6); fail2ban filters match it.
                 tracing::info!(
                     "auth failure: [user={user}] [service={service}] [realm={realm}]{remote} [mech={mech}] [reason={reject}]"
                 );
+                if let Some(penalties) = &self.penalties {
+                    let delay = penalties.failure(&creds);
+                    if !delay.is_zero() {
+                        tracing::debug!(
+                            "penalty for [user={user}]{remote}: NO after {}s",
+                            delay.as_secs_f32()
+                        );
+                        // An async sleep: the request holds no thread, only its own connection.
+                        tokio::time::sleep_until(arrived + delay).await;
+                    }
+                }
                 Some(Reply::No(reject))
             }
             Outcome::Unavailable(reason) => {

@@ -1,0 +1,370 @@
+//! Step "policy", the credential cache (`-c`): remembered successes answer `OK` without asking
+//! the backend again.
+//!
+//! What it keeps, per user (login after `-r`, realm): up to [`SCOPES_PER_USER`] entries, each a
+//! keyed hash ([`crate::secret`]) over mechanism, service, realm, login and password, with the
+//! time it was stored — never the password, never a plain digest. An entry answers only a
+//! request with the same five values, so two mechanisms, services or realms never share one.
+//!
+//! Where it improves on Cyrus (reference §4, and documented in saslauthd(8)):
+//! * A `NO` from the backend drops every entry of that user at once, so after a password
+//!   change the old password stops working at the first failed attempt, not after the TTL.
+//! * A success with a new password replaces the entry of the old one in the same scope.
+//! * Optionally, failures are remembered for a short negative TTL (off by default).
+//!
+//! Hand-rolled on the `lru` crate rather than `moka`: the TTL must follow tokio's clock so tests
+//! can pause and advance it, and eviction is by user, which a plain keyed map with a per-user
+//! record does directly.
+
+use crate::secret::{Keyer, Tag};
+use backends::{Credentials, Reject};
+use lru::LruCache;
+use std::num::NonZeroUsize;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// Bytes Cyrus gives one cache bucket on x86-64 (reference §4: "bucket size: 96 bytes"); `-s`
+/// KiB buys as many users here as buckets there.
+pub const CYRUS_BUCKET_BYTES: u64 = 96;
+
+/// Cyrus's default table: 1711 slots of 6 buckets (reference §4).
+pub const DEFAULT_USERS: usize = 1711 * 6;
+
+/// Cyrus's default `-t`: 8 hours.
+pub const DEFAULT_TTL: Duration = Duration::from_secs(28_800);
+
+/// Distinct (mechanism, service) scopes remembered per user; a user logging in to more
+/// services than this at once loses the oldest entry, which costs one backend call.
+pub const SCOPES_PER_USER: usize = 4;
+
+/// Cache settings.
+#[derive(Debug, Clone, Copy)]
+pub struct CacheConfig {
+    /// Users remembered at most (least recently used go first).
+    pub users: NonZeroUsize,
+    /// How long a success answers for, counted from when it was stored (`-t`).
+    pub ttl: Duration,
+    /// How long a failure answers for; `None` (the default) never caches failures.
+    pub negative_ttl: Option<Duration>,
+}
+
+impl CacheConfig {
+    /// Settings from Cyrus's `-s KiB` (None: Cyrus's default table) and `-t` seconds.
+    pub fn from_cyrus(size_kib: Option<u64>, ttl_secs: Option<u64>) -> Self {
+        let users = size_kib
+            .map(|kib| usize::try_from(kib.saturating_mul(1024) / CYRUS_BUCKET_BYTES).unwrap_or(usize::MAX))
+            .and_then(NonZeroUsize::new)
+            .unwrap_or(NonZeroUsize::MIN.saturating_add(DEFAULT_USERS - 1));
+        let ttl = ttl_secs.map_or(DEFAULT_TTL, Duration::from_secs);
+        Self { users, ttl, negative_ttl: None }
+    }
+}
+
+/// What the cache knows about one request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lookup {
+    /// A stored success: answer `OK` without the backend.
+    Ok,
+    /// A stored failure (negative TTL only): answer `NO` with this reason.
+    No(Reject),
+    /// Ask the backend.
+    Miss,
+}
+
+/// The cache. Shared by all connections; the lock is held for a map operation only.
+#[derive(Debug)]
+pub struct Cache {
+    keyer: Keyer,
+    config: CacheConfig,
+    users: Mutex<LruCache<Tag, Vec<Entry>>>,
+    hits: AtomicU64,
+    misses: AtomicU64,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Entry {
+    /// Mechanism, service, realm, login: which entry a new success replaces.
+    scope: Tag,
+    /// The same plus the password: what a request must match.
+    proof: Tag,
+    stored: Instant,
+    verdict: Verdict,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Verdict {
+    Ok,
+    No(Reject),
+}
+
+/// The three tags of one request.
+struct Keys {
+    user: Tag,
+    scope: Tag,
+    proof: Tag,
+}
+
+impl Cache {
+    /// An empty cache keyed with `keyer`.
+    pub fn new(keyer: Keyer, config: CacheConfig) -> Self {
+        Self {
+            keyer,
+            config,
+            // Unbounded to lru, bounded by `store`: `LruCache::new` would allocate the whole
+            // table up front, and `-s` accepts sizes far beyond what a daemon ever fills.
+            users: Mutex::new(LruCache::unbounded()),
+            hits: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
+        }
+    }
+
+    /// The settings in force.
+    pub fn config(&self) -> CacheConfig {
+        self.config
+    }
+
+    fn keys(&self, mech: &str, creds: &Credentials) -> Keys {
+        let (login, realm, service) =
+            (creds.login.as_bytes(), creds.realm.as_bytes(), creds.service.as_bytes());
+        let mech = mech.as_bytes();
+        Keys {
+            user: self.keyer.tag("cache-user", &[realm, login]),
+            scope: self.keyer.tag("cache-scope", &[mech, service, realm, login]),
+            proof: self.keyer.tag("cache-proof", &[mech, service, realm, login, &creds.password]),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, LruCache<Tag, Vec<Entry>>> {
+        // A panic while holding the lock leaves at worst a stale entry list; keep serving.
+        self.users.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Look `creds` up for mechanism (or chain) `mech`.
+    pub fn lookup(&self, mech: &str, creds: &Credentials) -> Lookup {
+        // Only the user and proof tags: the scope tag matters to storing, and the hit path is
+        // the one the cache exists for.
+        let (login, realm) = (creds.login.as_bytes(), creds.realm.as_bytes());
+        let user = self.keyer.tag("cache-user", &[realm, login]);
+        let proof = self
+            .keyer
+            .tag("cache-proof", &[mech.as_bytes(), creds.service.as_bytes(), realm, login, &creds.password]);
+        let now = Instant::now();
+        let found = self.lock().get(&user).and_then(|entries| {
+            entries.iter().find(|e| e.proof.matches(&proof) && self.fresh(e, now)).map(|e| e.verdict)
+        });
+        match found {
+            Some(Verdict::Ok) => {
+                self.hits.fetch_add(1, Ordering::Relaxed);
+                Lookup::Ok
+            }
+            Some(Verdict::No(reject)) => {
+                self.hits.fetch_add(1, Ordering::Relaxed);
+                Lookup::No(reject)
+            }
+            None => {
+                self.misses.fetch_add(1, Ordering::Relaxed);
+                Lookup::Miss
+            }
+        }
+    }
+
+    fn fresh(&self, entry: &Entry, now: Instant) -> bool {
+        // `-t` takes any u64: a TTL past the end of time never expires instead of overflowing.
+        entry.stored.checked_add(self.ttl(entry.verdict)).is_none_or(|end| now < end)
+    }
+
+    fn ttl(&self, verdict: Verdict) -> Duration {
+        match verdict {
+            Verdict::Ok => self.config.ttl,
+            Verdict::No(_) => self.config.negative_ttl.unwrap_or(Duration::ZERO),
+        }
+    }
+
+    /// The backend said `OK`: remember it, replacing the entry of an older password in the
+    /// same scope.
+    pub fn store_success(&self, mech: &str, creds: &Credentials) {
+        self.store(self.keys(mech, creds), Verdict::Ok);
+    }
+
+    /// The backend said `NO`: forget every entry of this user (a changed password stops the old
+    /// one now), and remember the failure if a negative TTL is set.
+    pub fn store_failure(&self, mech: &str, creds: &Credentials, reject: Reject) {
+        let keys = self.keys(mech, creds);
+        self.lock().pop(&keys.user);
+        if self.config.negative_ttl.is_some_and(|t| !t.is_zero()) {
+            self.store(keys, Verdict::No(reject));
+        }
+    }
+
+    fn store(&self, keys: Keys, verdict: Verdict) {
+        let entry = Entry { scope: keys.scope, proof: keys.proof, stored: Instant::now(), verdict };
+        let mut users = self.lock();
+        if !users.contains(&keys.user) && users.len() >= self.config.users.get() {
+            users.pop_lru();
+        }
+        let entries = users.get_or_insert_mut(keys.user, Vec::new);
+        entries.retain(|e| !e.scope.matches(&keys.scope) && !e.proof.matches(&keys.proof));
+        if entries.len() >= SCOPES_PER_USER {
+            entries.remove(0);
+        }
+        entries.push(entry);
+    }
+
+    /// Forget everything (SIGUSR1).
+    pub fn flush(&self) -> usize {
+        let mut users = self.lock();
+        let n = users.len();
+        users.clear();
+        n
+    }
+
+    /// Users currently remembered.
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    /// Whether nothing is remembered.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// (hits, misses) since start.
+    pub fn stats(&self) -> (u64, u64) {
+        (self.hits.load(Ordering::Relaxed), self.misses.load(Ordering::Relaxed))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+    use zeroize::Zeroizing;
+
+    fn creds(login: &str, password: &str, service: &str, realm: &str) -> Credentials {
+        Credentials {
+            login: login.into(),
+            password: Zeroizing::new(password.as_bytes().to_vec()),
+            service: service.into(),
+            realm: realm.into(),
+            client_addr: None,
+        }
+    }
+
+    fn cache(users: usize) -> Cache {
+        let config = CacheConfig {
+            users: NonZeroUsize::new(users).unwrap(),
+            ttl: Duration::from_secs(100),
+            negative_ttl: None,
+        };
+        Cache::new(Keyer::from_key(b"test").unwrap(), config)
+    }
+
+    #[test]
+    fn size_and_ttl_follow_cyrus() {
+        let c = CacheConfig::from_cyrus(None, None);
+        assert_eq!((c.users.get(), c.ttl), (10_266, Duration::from_secs(28_800)));
+        let c = CacheConfig::from_cyrus(Some(1), Some(60));
+        assert_eq!((c.users.get(), c.ttl), (10, Duration::from_secs(60)));
+        // Under one bucket's worth still caches something.
+        assert_eq!(CacheConfig::from_cyrus(Some(0), None).users.get(), 10_266);
+        // An absurd -s costs nothing until it fills: nothing is allocated up front.
+        let huge = Cache::new(
+            Keyer::from_key(b"k").unwrap(),
+            CacheConfig::from_cyrus(Some(u64::MAX), Some(u64::MAX)),
+        );
+        huge.store_success("pam", &creds("joe", "pw", "smtp", ""));
+        assert_eq!(huge.lookup("pam", &creds("joe", "pw", "smtp", "")), Lookup::Ok);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn hit_miss_and_ttl_expiry() {
+        let c = cache(10);
+        let joe = creds("joe", "pw", "smtp", "");
+        assert_eq!(c.lookup("pam", &joe), Lookup::Miss);
+        c.store_success("pam", &joe);
+        assert_eq!(c.lookup("pam", &joe), Lookup::Ok);
+        assert_eq!(c.lookup("pam", &creds("joe", "other", "smtp", "")), Lookup::Miss);
+        tokio::time::advance(Duration::from_secs(99)).await;
+        assert_eq!(c.lookup("pam", &joe), Lookup::Ok, "hits do not refresh; still inside the TTL");
+        tokio::time::advance(Duration::from_secs(1)).await;
+        assert_eq!(c.lookup("pam", &joe), Lookup::Miss, "expired at the TTL");
+        assert_eq!(c.stats(), (2, 3));
+    }
+
+    #[test]
+    fn entries_never_cross_mechanisms_services_realms_or_users() {
+        let c = cache(10);
+        let joe = creds("joe", "pw", "smtp", "a.org");
+        c.store_success("pam", &joe);
+        assert_eq!(c.lookup("pam", &joe), Lookup::Ok);
+        assert_eq!(c.lookup("passwd-file", &joe), Lookup::Miss);
+        assert_eq!(c.lookup("pam", &creds("joe", "pw", "imap", "a.org")), Lookup::Miss);
+        assert_eq!(c.lookup("pam", &creds("joe", "pw", "smtp", "b.org")), Lookup::Miss);
+        assert_eq!(c.lookup("pam", &creds("joe", "pw", "smtp", "")), Lookup::Miss);
+        assert_eq!(c.lookup("pam", &creds("jo", "epw", "smtp", "a.org")), Lookup::Miss);
+    }
+
+    #[test]
+    fn a_failure_evicts_every_entry_of_the_user_only() {
+        let c = cache(10);
+        let (smtp, imap, ann) = (
+            creds("joe", "old", "smtp", ""),
+            creds("joe", "old", "imap", ""),
+            creds("ann", "pw", "smtp", ""),
+        );
+        for cr in [&smtp, &imap, &ann] {
+            c.store_success("pam", cr);
+        }
+        c.store_failure("pam", &creds("joe", "wrong", "smtp", ""), Reject::PamAuth);
+        assert_eq!(c.lookup("pam", &smtp), Lookup::Miss);
+        assert_eq!(c.lookup("pam", &imap), Lookup::Miss);
+        assert_eq!(c.lookup("pam", &ann), Lookup::Ok);
+    }
+
+    #[test]
+    fn a_new_password_replaces_the_old_in_its_scope() {
+        let c = cache(10);
+        c.store_success("pam", &creds("joe", "old", "smtp", ""));
+        c.store_success("pam", &creds("joe", "new", "smtp", ""));
+        assert_eq!(c.lookup("pam", &creds("joe", "old", "smtp", "")), Lookup::Miss);
+        assert_eq!(c.lookup("pam", &creds("joe", "new", "smtp", "")), Lookup::Ok);
+    }
+
+    #[test]
+    fn memory_is_bounded_by_users_and_scopes() {
+        let c = cache(3);
+        for i in 0..10 {
+            c.store_success("pam", &creds(&format!("u{i}"), "pw", "smtp", ""));
+            for s in 0..10 {
+                c.store_success("pam", &creds("joe", "pw", &format!("s{s}"), ""));
+            }
+        }
+        assert_eq!(c.len(), 3);
+        assert!(c.lock().iter().all(|(_, e)| e.len() <= SCOPES_PER_USER));
+        assert_eq!(c.lookup("pam", &creds("u9", "pw", "smtp", "")), Lookup::Ok);
+        assert_eq!(c.lookup("pam", &creds("u0", "pw", "smtp", "")), Lookup::Miss);
+        assert_eq!(c.flush(), 3);
+        assert!(c.is_empty());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn negative_entries_only_with_a_negative_ttl() {
+        let c = cache(10);
+        let bad = creds("joe", "bad", "smtp", "");
+        c.store_failure("pam", &bad, Reject::PamAuth);
+        assert_eq!(c.lookup("pam", &bad), Lookup::Miss);
+        let mut config = c.config();
+        config.negative_ttl = Some(Duration::from_secs(5));
+        let c = Cache::new(Keyer::from_key(b"test").unwrap(), config);
+        c.store_failure("pam", &bad, Reject::PamAuth);
+        assert_eq!(c.lookup("pam", &bad), Lookup::No(Reject::PamAuth));
+        tokio::time::advance(Duration::from_secs(5)).await;
+        assert_eq!(c.lookup("pam", &bad), Lookup::Miss);
+        // A later success replaces the remembered failure.
+        c.store_failure("pam", &bad, Reject::PamAuth);
+        c.store_success("pam", &bad);
+        assert_eq!(c.lookup("pam", &bad), Lookup::Ok);
+    }
+}

@@ -1,0 +1,280 @@
+//! Step "policy", brute-force penalties: consecutive failures of a user, and of a client address
+//! when the request carries one, make the `NO` wait longer (2 → 4 → 8 s by default).
+//!
+//! The wait is an async sleep in the connection's own task, so a delayed `NO` holds no thread
+//! and slows no other request; a correct password is never delayed. Guessing the same wrong
+//! password again does not count (a client retrying a stale saved password is not an attack):
+//! each record remembers keyed tags ([`crate::secret`]) of its last few wrong passwords. A
+//! success resets the user's count. Both tables are bounded (least recently failed go first)
+//! and forget records idle for `forget_after`.
+
+use crate::secret::Keyer;
+use backends::Credentials;
+use ipnet::IpNet;
+use lru::LruCache;
+use std::net::IpAddr;
+use std::num::NonZeroUsize;
+use std::sync::Mutex;
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// Wrong passwords remembered per record so that repeating one does not count again.
+pub const REMEMBERED_WRONG_PASSWORDS: usize = 8;
+
+/// Penalty settings.
+#[derive(Debug, Clone)]
+pub struct PenaltyConfig {
+    /// Delay after the first failure; each further distinct failure doubles it.
+    pub base: Duration,
+    /// The longest delay.
+    pub max: Duration,
+    /// A record with no failure for this long starts again from zero.
+    pub forget_after: Duration,
+    /// Records kept per table (users, addresses).
+    pub entries: NonZeroUsize,
+    /// Client networks never delayed (`--penalty-exempt`).
+    pub exempt: Vec<IpNet>,
+}
+
+impl Default for PenaltyConfig {
+    fn default() -> Self {
+        Self {
+            base: Duration::from_secs(2),
+            max: Duration::from_secs(8),
+            forget_after: Duration::from_secs(900),
+            entries: NonZeroUsize::MIN.saturating_add(9_999),
+            exempt: Vec::new(),
+        }
+    }
+}
+
+/// The failure counters.
+#[derive(Debug)]
+pub struct Penalties {
+    keyer: Keyer,
+    config: PenaltyConfig,
+    users: Mutex<LruCache<[u8; 16], Record>>,
+    addrs: Mutex<LruCache<IpAddr, Record>>,
+}
+
+#[derive(Debug)]
+struct Record {
+    failures: u32,
+    last: Instant,
+    recent: Vec<[u8; 16]>,
+}
+
+impl Penalties {
+    /// Empty tables.
+    pub fn new(keyer: Keyer, config: PenaltyConfig) -> Self {
+        // Bounded in `bump`, not by lru, which would allocate `entries` slots up front.
+        let (users, addrs) = (LruCache::unbounded(), LruCache::unbounded());
+        Self { keyer, config, users: Mutex::new(users), addrs: Mutex::new(addrs) }
+    }
+
+    fn user_key(&self, creds: &Credentials) -> [u8; 16] {
+        self.keyer.tag("penalty-user", &[creds.realm.as_bytes(), creds.login.as_bytes()]).short()
+    }
+
+    /// Count a failure of `creds`; returns how long after the request started the `NO` may be
+    /// sent.
+    pub fn failure(&self, creds: &Credentials) -> Duration {
+        let addr = client_ip(creds);
+        if addr.is_some_and(|a| self.config.exempt.iter().any(|net| net.contains(&a))) {
+            return Duration::ZERO;
+        }
+        let now = Instant::now();
+        let guess = self
+            .keyer
+            .tag("penalty-guess", &[creds.realm.as_bytes(), creds.login.as_bytes(), &creds.password])
+            .short();
+        let by_user = self.bump(&self.users, self.user_key(creds), guess, now);
+        let by_addr = addr.map_or(0, |a| self.bump(&self.addrs, a, guess, now));
+        self.delay(by_user.max(by_addr))
+    }
+
+    /// A success: the user's count starts again. The address's does not, or an attacker with
+    /// one valid account could launder its address's count between guesses.
+    pub fn success(&self, creds: &Credentials) {
+        // Nearly every success finds nothing to reset: skip the keyed hash then.
+        if lock(&self.users).is_empty() {
+            return;
+        }
+        let key = self.user_key(creds);
+        lock(&self.users).pop(&key);
+    }
+
+    /// Forget every count (SIGUSR2).
+    pub fn forget(&self) -> usize {
+        let mut users = lock(&self.users);
+        let mut addrs = lock(&self.addrs);
+        let n = users.len() + addrs.len();
+        users.clear();
+        addrs.clear();
+        n
+    }
+
+    /// Records held (users + addresses).
+    pub fn len(&self) -> usize {
+        lock(&self.users).len() + lock(&self.addrs).len()
+    }
+
+    /// Whether no failure is counted.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The delay after `failures` distinct consecutive failures.
+    pub fn delay(&self, failures: u32) -> Duration {
+        if failures == 0 {
+            return Duration::ZERO;
+        }
+        let factor = 1u32.checked_shl(failures.saturating_sub(1)).unwrap_or(u32::MAX);
+        self.config.base.saturating_mul(factor).min(self.config.max)
+    }
+
+    fn bump<K: std::hash::Hash + Eq>(
+        &self,
+        table: &Mutex<LruCache<K, Record>>,
+        key: K,
+        guess: [u8; 16],
+        now: Instant,
+    ) -> u32 {
+        let mut table = lock(table);
+        if !table.contains(&key) && table.len() >= self.config.entries.get() {
+            table.pop_lru();
+        }
+        let record = table.get_or_insert_mut(key, || Record { failures: 0, last: now, recent: Vec::new() });
+        if now.saturating_duration_since(record.last) >= self.config.forget_after {
+            *record = Record { failures: 0, last: now, recent: Vec::new() };
+        }
+        record.last = now;
+        if !record.recent.contains(&guess) {
+            record.failures = record.failures.saturating_add(1);
+            if record.recent.len() >= REMEMBERED_WRONG_PASSWORDS {
+                record.recent.remove(0);
+            }
+            record.recent.push(guess);
+        }
+        record.failures
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // A poisoned table is still a table of counters; keep serving.
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// The request's client IP (fifth field, `ip;port`), with IPv6 brackets and IPv4-mapping removed.
+fn client_ip(creds: &Credentials) -> Option<IpAddr> {
+    let ip = creds.client_ip()?;
+    let ip = ip.strip_prefix('[').and_then(|i| i.strip_suffix(']')).unwrap_or(ip);
+    ip.parse::<IpAddr>().ok().map(|a| a.to_canonical())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+    use zeroize::Zeroizing;
+
+    fn creds(login: &str, password: &str, addr: Option<&str>) -> Credentials {
+        Credentials {
+            login: login.into(),
+            password: Zeroizing::new(password.as_bytes().to_vec()),
+            service: "smtp".into(),
+            realm: String::new(),
+            client_addr: addr.map(str::to_owned),
+        }
+    }
+
+    fn penalties(config: PenaltyConfig) -> Penalties {
+        Penalties::new(Keyer::from_key(b"test").unwrap(), config)
+    }
+
+    const fn s(secs: u64) -> Duration {
+        Duration::from_secs(secs)
+    }
+
+    #[test]
+    fn distinct_failures_grow_the_delay_up_to_the_cap() {
+        let p = penalties(PenaltyConfig::default());
+        let delays: Vec<Duration> =
+            (0..6).map(|i| p.failure(&creds("joe", &format!("g{i}"), None))).collect();
+        assert_eq!(delays, [s(2), s(4), s(8), s(8), s(8), s(8)]);
+        let p = penalties(PenaltyConfig { max: s(15), ..Default::default() });
+        let delays: Vec<Duration> =
+            (0..5).map(|i| p.failure(&creds("joe", &format!("g{i}"), None))).collect();
+        assert_eq!(delays, [s(2), s(4), s(8), s(15), s(15)]);
+    }
+
+    #[test]
+    fn repeating_a_wrong_password_does_not_grow_it() {
+        let p = penalties(PenaltyConfig::default());
+        assert_eq!(p.failure(&creds("joe", "stale", None)), s(2));
+        for _ in 0..20 {
+            assert_eq!(p.failure(&creds("joe", "stale", None)), s(2));
+        }
+        assert_eq!(p.failure(&creds("joe", "other", None)), s(4));
+        // Another user's wrong password is their own count.
+        assert_eq!(p.failure(&creds("ann", "stale", None)), s(2));
+    }
+
+    #[test]
+    fn a_success_resets_the_user() {
+        let p = penalties(PenaltyConfig::default());
+        for g in ["a", "b", "c"] {
+            p.failure(&creds("joe", g, None));
+        }
+        p.success(&creds("joe", "right", None));
+        assert_eq!(p.failure(&creds("joe", "d", None)), s(2));
+    }
+
+    #[test]
+    fn an_address_spraying_many_users_is_slowed() {
+        let p = penalties(PenaltyConfig::default());
+        let delays: Vec<Duration> =
+            (0..4).map(|i| p.failure(&creds(&format!("u{i}"), "pw", Some("192.0.2.9;4000")))).collect();
+        assert_eq!(delays, [s(2), s(4), s(8), s(8)]);
+        // ... but a different address guessing a fresh user is not.
+        assert_eq!(p.failure(&creds("u9", "pw", Some("192.0.2.10;4000"))), s(2));
+        // A success of one user does not clear the address.
+        p.success(&creds("u0", "right", Some("192.0.2.9;4000")));
+        assert_eq!(p.failure(&creds("u5", "pw", Some("[::ffff:192.0.2.9];1"))), s(8));
+    }
+
+    #[test]
+    fn exempt_networks_are_never_delayed_nor_counted() {
+        let config = PenaltyConfig { exempt: vec!["10.0.0.0/8".parse().unwrap()], ..Default::default() };
+        let p = penalties(config);
+        for i in 0..5 {
+            assert_eq!(p.failure(&creds("joe", &format!("g{i}"), Some("10.1.2.3;25"))), Duration::ZERO);
+        }
+        assert!(p.is_empty());
+        assert_eq!(p.failure(&creds("joe", "x", Some("192.0.2.1;25"))), s(2));
+        assert_eq!(p.failure(&creds("joe", "y", None)), s(4));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn idle_records_are_forgotten() {
+        let p = penalties(PenaltyConfig::default());
+        p.failure(&creds("joe", "a", None));
+        p.failure(&creds("joe", "b", None));
+        tokio::time::advance(s(899)).await;
+        assert_eq!(p.failure(&creds("joe", "c", None)), s(8));
+        tokio::time::advance(s(900)).await;
+        assert_eq!(p.failure(&creds("joe", "d", None)), s(2));
+    }
+
+    #[test]
+    fn tables_are_bounded() {
+        let config = PenaltyConfig { entries: NonZeroUsize::new(5).unwrap(), ..Default::default() };
+        let p = penalties(config);
+        for i in 0..100 {
+            p.failure(&creds(&format!("u{i}"), "pw", Some(&format!("192.0.2.{i};1"))));
+        }
+        assert_eq!(p.len(), 10);
+        assert_eq!(p.forget(), 10);
+        assert!(p.is_empty());
+    }
+}
