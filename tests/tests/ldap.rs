@@ -18,7 +18,7 @@ fn ldif() -> String {
          dn: uid=bob,ou=people,{SUFFIX}\nobjectClass: inetOrgPerson\nuid: bob\ncn: bob\nsn: b\nuserPassword: bob-pass\n\n\
          dn: uid=we\\,ird\\+\\\"\\<\\>\\;,ou=people,{SUFFIX}\nobjectClass: inetOrgPerson\nuid: {WEIRD_UID}\ncn: w\nsn: w\nuserPassword: {WEIRD_PW}\n\n\
          dn: uid=dup,ou=people,{SUFFIX}\nobjectClass: inetOrgPerson\nuid: dup\ncn: d1\nsn: d\nuserPassword: dup-pass\n\n\
-         dn: cn=dup,ou=groups,{SUFFIX}\nobjectClass: inetOrgPerson\nuid: dup\ncn: dup\nsn: d\nuserPassword: dup-pass\n\n\
+         dn: cn=dup,ou=people,{SUFFIX}\nobjectClass: inetOrgPerson\nuid: dup\ncn: dup\nsn: d\nuserPassword: dup-pass\n\n\
          dn: cn=mail,ou=groups,{SUFFIX}\nobjectClass: groupOfUniqueNames\ncn: mail\nuniqueMember: uid=alice,ou=people,{SUFFIX}\n\n"
     )
 }
