@@ -15,6 +15,7 @@ pub mod pwdfile;
 pub mod run;
 pub mod sasl_check;
 pub mod server;
+pub mod slapd;
 pub mod wire;
 
 pub use bins::Target;
@@ -25,6 +26,7 @@ pub use pwdfile::{PwdFile, mkpasswd_sha512, pwdfile, pwdfile_raw};
 pub use run::{Finished, testsaslauthd};
 pub use sasl_check::{SASL_BADAUTH, SASL_FAIL, SASL_OK, SaslCheck};
 pub use server::PwdServer;
+pub use slapd::Slapd;
 pub use wire::{RawReply, counted, counted_reply, request, send_raw, send_raw_open};
 
 /// Expands one test body into two tests, `<name>::ours` and `<name>::cyrus`, each calling the

@@ -7,6 +7,7 @@ pub mod blocking_pool;
 pub mod conf_file;
 pub mod credentials;
 pub mod hash;
+pub mod ldap;
 pub mod mechanism;
 pub mod outcome;
 pub mod pam;

@@ -13,11 +13,15 @@ pub enum Mechanism {
     Pam,
     /// `shadow`: the shadow(5) entry from NSS, or from a shadow-format file named by `-O`.
     Shadow,
+    /// `ldap`: search and bind (or compare, or fastbind) against LDAP servers, configured by
+    /// the `saslauthd.conf` named by `-O`.
+    Ldap,
 }
 
 impl Mechanism {
     /// Every mechanism, in the order `-v` lists them.
-    pub const ALL: [Mechanism; 3] = [Mechanism::PasswdFile, Mechanism::Pam, Mechanism::Shadow];
+    pub const ALL: [Mechanism; 4] =
+        [Mechanism::PasswdFile, Mechanism::Pam, Mechanism::Shadow, Mechanism::Ldap];
 
     /// The `-a` name.
     pub fn name(self) -> &'static str {
@@ -25,6 +29,7 @@ impl Mechanism {
             Mechanism::PasswdFile => "passwd-file",
             Mechanism::Pam => "pam",
             Mechanism::Shadow => "shadow",
+            Mechanism::Ldap => "ldap",
         }
     }
 
@@ -72,5 +77,6 @@ pub fn build(mechanism: Mechanism, options: &MechanismOptions) -> Result<Arc<dyn
         Mechanism::PasswdFile => Arc::new(crate::passwd_file::PasswdFile::new(options)?),
         Mechanism::Pam => Arc::new(crate::pam::Pam::new(options)),
         Mechanism::Shadow => Arc::new(crate::shadow::Shadow::new(options)?),
+        Mechanism::Ldap => Arc::new(crate::ldap::Ldap::new(options)?),
     })
 }

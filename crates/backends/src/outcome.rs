@@ -41,6 +41,8 @@ pub enum Reject {
     PamAuth,
     /// `pam_acct_mgmt` refused (expired, locked, password change required).
     PamAcct,
+    /// Any refusal by the ldap mechanism: Cyrus answers a bare `NO` (reference §3.4) and logs why.
+    Bare,
 }
 
 impl fmt::Display for Reject {
@@ -58,6 +60,7 @@ impl fmt::Display for Reject {
             Reject::PamStart => "PAM start error",
             Reject::PamAuth => "PAM auth error",
             Reject::PamAcct => "PAM acct error",
+            Reject::Bare => "",
         })
     }
 }

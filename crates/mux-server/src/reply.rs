@@ -7,7 +7,7 @@ use backends::Reject;
 pub enum Reply {
     /// `OK`.
     Ok,
-    /// `NO <reason>` from a verifier.
+    /// `NO <reason>` from a verifier, or a bare `NO` when the reason is empty ([`Reject::Bare`]).
     No(Reject),
     /// A field exceeded the limit: Cyrus answers `NO ` with a trailing space and nothing else.
     FieldTooLong,
@@ -24,6 +24,7 @@ impl Reply {
     pub fn text(self) -> String {
         match self {
             Reply::Ok => "OK".to_owned(),
+            Reply::No(Reject::Bare) => "NO".to_owned(),
             Reply::No(reject) => format!("NO {reject}"),
             Reply::FieldTooLong => "NO ".to_owned(),
             Reply::NullLogin => "NO NULL login received".to_owned(),
@@ -45,5 +46,6 @@ mod tests {
         assert_eq!(Reply::NullPassword.text(), "NO NULL password received");
         assert_eq!(Reply::No(Reject::PamAuth).text(), "NO PAM auth error");
         assert_eq!(Reply::No(Reject::IncorrectPassword).text(), "NO Incorrect password");
+        assert_eq!(Reply::No(Reject::Bare).text(), "NO", "ldap: no trailing space");
     }
 }

@@ -1,0 +1,405 @@
+//! The ldap mechanism's keys in `saslauthd.conf`, converted into a checked [`LdapConfig`].
+//!
+//! Key names, aliases and defaults are lak.c's (reference §3.4). Differences, each on purpose:
+//! booleans take `Yes`/`True` as on; a bad value or an unsupported feature (SASL binds, LDAPv2)
+//! stops start-up naming the key instead of failing every request later; unknown keys warn;
+//! `ldap_tls_check_peer` defaults to yes; `ldap_servers` must be `ldap://` or `ldaps://` URIs.
+
+use crate::conf_file::{ConfError, ConfFile};
+use std::path::PathBuf;
+use std::time::Duration;
+use zeroize::Zeroizing;
+
+/// How the user's password is checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthMethod {
+    /// Search for the user's entry, then bind as it with the password.
+    Bind,
+    /// Search for the entry, read the password attribute and compare locally.
+    Custom,
+    /// Bind to the DN made from `ldap_filter`, no search.
+    Fastbind,
+}
+
+/// Search scope (`ldap_scope`, `ldap_group_scope`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// `base`.
+    Base,
+    /// `one`.
+    One,
+    /// `sub` (the default).
+    Sub,
+}
+
+/// Alias dereferencing (`ldap_deref`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Deref {
+    /// `never` (the default).
+    Never,
+    /// `search`.
+    Search,
+    /// `find`.
+    Find,
+    /// `always`.
+    Always,
+}
+
+/// How group membership is checked (`ldap_group_match_method`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GroupMatch {
+    /// Compare `ldap_group_attr` of `ldap_group_dn` with the user's DN.
+    Attr,
+    /// Search `ldap_group_search_base` with `ldap_group_filter`; one entry or more = member.
+    Filter,
+}
+
+/// TLS settings shared by `ldaps://` and StartTLS.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TlsSettings {
+    /// Verify the server's certificate and name (`ldap_tls_check_peer`, default yes).
+    pub check_peer: bool,
+    /// `ldap_tls_cacert_file`.
+    pub cacert_file: Option<PathBuf>,
+    /// `ldap_tls_cacert_dir`.
+    pub cacert_dir: Option<PathBuf>,
+    /// `ldap_tls_cert` (client certificate, PEM).
+    pub cert: Option<PathBuf>,
+    /// `ldap_tls_key` (client key, PEM).
+    pub key: Option<PathBuf>,
+}
+
+/// The group check, when `ldap_group_dn` or `ldap_group_filter` is set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupCheck {
+    /// `ldap_group_match_method`.
+    pub method: GroupMatch,
+    /// `ldap_group_dn` (template).
+    pub dn: String,
+    /// `ldap_group_attr`.
+    pub attr: String,
+    /// `ldap_group_filter` (template).
+    pub filter: String,
+    /// `ldap_group_search_base` (template).
+    pub search_base: String,
+    /// `ldap_group_scope`.
+    pub scope: Scope,
+}
+
+/// A checked ldap configuration.
+pub struct LdapConfig {
+    /// `ldap_servers`, in failover order.
+    pub servers: Vec<String>,
+    /// `ldap_bind_dn` (empty: anonymous).
+    pub bind_dn: String,
+    /// `ldap_bind_pw` / `ldap_password`.
+    pub bind_pw: Zeroizing<String>,
+    /// `ldap_search_base` (template).
+    pub search_base: String,
+    /// `ldap_filter` (template; the bind DN template for fastbind).
+    pub filter: String,
+    /// `ldap_scope`.
+    pub scope: Scope,
+    /// `ldap_auth_method`.
+    pub auth_method: AuthMethod,
+    /// `ldap_password_attr`.
+    pub password_attr: String,
+    /// The group check, if configured.
+    pub group: Option<GroupCheck>,
+    /// `ldap_default_realm` / `ldap_default_domain`.
+    pub default_realm: String,
+    /// `ldap_timeout`: connect and per-operation timeout.
+    pub timeout: Duration,
+    /// `ldap_time_limit`: server-side search time limit in seconds (0: none).
+    pub time_limit: i32,
+    /// `ldap_deref`.
+    pub deref: Deref,
+    /// `ldap_start_tls`.
+    pub start_tls: bool,
+    /// TLS settings.
+    pub tls: TlsSettings,
+    /// `ldap_failback_interval` (ours): how long a failed server is skipped, and how long a
+    /// connection to a later server is kept before trying the first again.
+    pub failback: Duration,
+    /// `ldap_pool_size` (ours): idle connections kept per pool.
+    pub pool_size: usize,
+}
+
+impl std::fmt::Debug for LdapConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LdapConfig")
+            .field("servers", &self.servers)
+            .field("bind_dn", &self.bind_dn)
+            .field("bind_pw", &"<redacted>")
+            .field("search_base", &self.search_base)
+            .field("filter", &self.filter)
+            .field("auth_method", &self.auth_method)
+            .field("group", &self.group)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Every key the ldap mechanism reads (others get a warning).
+pub const KNOWN_KEYS: &[&str] = &[
+    "ldap_servers",
+    "ldap_bind_dn",
+    "ldap_bind_pw",
+    "ldap_password",
+    "ldap_version",
+    "ldap_search_base",
+    "ldap_filter",
+    "ldap_password_attr",
+    "ldap_group_dn",
+    "ldap_group_attr",
+    "ldap_group_filter",
+    "ldap_group_search_base",
+    "ldap_group_scope",
+    "ldap_group_match_method",
+    "ldap_default_realm",
+    "ldap_default_domain",
+    "ldap_auth_method",
+    "ldap_timeout",
+    "ldap_size_limit",
+    "ldap_time_limit",
+    "ldap_deref",
+    "ldap_referrals",
+    "ldap_restart",
+    "ldap_scope",
+    "ldap_use_sasl",
+    "ldap_id",
+    "ldap_sasl_authc_id",
+    "ldap_authz_id",
+    "ldap_sasl_authz_id",
+    "ldap_realm",
+    "ldap_sasl_realm",
+    "ldap_mech",
+    "ldap_sasl_mech",
+    "ldap_sasl_secprops",
+    "ldap_start_tls",
+    "ldap_tls_check_peer",
+    "ldap_tls_cacert_file",
+    "ldap_tls_cacert_dir",
+    "ldap_tls_ciphers",
+    "ldap_tls_cert",
+    "ldap_tls_key",
+    "ldap_debug",
+    "ldap_failback_interval",
+    "ldap_pool_size",
+];
+
+impl LdapConfig {
+    /// Convert a parsed file, warning about unknown keys; the first bad value is the error.
+    pub fn from_conf(conf: &ConfFile) -> Result<LdapConfig, ConfError> {
+        for (key, line) in conf.unknown_keys(KNOWN_KEYS) {
+            tracing::warn!("{}:{line}: unknown key {key} ignored", conf.path().display());
+        }
+        if conf.get_bool("ldap_use_sasl")? == Some(true) {
+            return Err(conf.bad_value("ldap_use_sasl", "SASL binds to the LDAP server are not supported"));
+        }
+        if let Some(version) = conf.get_number::<u32>("ldap_version")?
+            && version != 3
+        {
+            return Err(conf.bad_value("ldap_version", "only LDAPv3 is supported"));
+        }
+        if conf.get_bool("ldap_referrals")? == Some(true) {
+            tracing::warn!("ldap_referrals: referrals are not followed");
+        }
+        for ignored in ["ldap_tls_ciphers", "ldap_sasl_secprops"] {
+            if conf.get(ignored).is_some() {
+                tracing::warn!("{ignored} is ignored (rustls negotiates its own safe cipher suites)");
+            }
+        }
+
+        let servers: Vec<String> = conf
+            .get("ldap_servers")
+            .unwrap_or("ldap://localhost/")
+            .split_whitespace()
+            .map(str::to_owned)
+            .collect();
+        for uri in &servers {
+            let lower = uri.to_ascii_lowercase();
+            if !(lower.starts_with("ldap://") || lower.starts_with("ldaps://")) {
+                return Err(
+                    conf.bad_value("ldap_servers", format!("{uri:?} is not an ldap:// or ldaps:// URI"))
+                );
+            }
+        }
+        let start_tls = conf.get_bool("ldap_start_tls")?.unwrap_or(false);
+        if start_tls && servers.iter().any(|s| s.to_ascii_lowercase().starts_with("ldaps://")) {
+            return Err(conf.bad_value("ldap_start_tls", "StartTLS cannot be used with ldaps:// servers"));
+        }
+
+        let auth_method = match conf.get("ldap_auth_method").map(str::to_ascii_lowercase).as_deref() {
+            None | Some("bind") => AuthMethod::Bind,
+            Some("custom") => AuthMethod::Custom,
+            Some("fastbind") => AuthMethod::Fastbind,
+            Some(other) => {
+                return Err(
+                    conf.bad_value("ldap_auth_method", format!("{other:?} is not bind, custom or fastbind"))
+                );
+            }
+        };
+        let scope = scope_or(conf, "ldap_scope")?;
+        let search_base = conf.get("ldap_search_base").unwrap_or("").to_owned();
+
+        let group_dn = conf.get("ldap_group_dn").unwrap_or("").to_owned();
+        let group_filter = conf.get("ldap_group_filter").unwrap_or("").to_owned();
+        let group = if group_dn.is_empty() && group_filter.is_empty() {
+            None
+        } else {
+            let method = match conf.get("ldap_group_match_method").map(str::to_ascii_lowercase).as_deref() {
+                None | Some("attr") => GroupMatch::Attr,
+                Some("filter") => GroupMatch::Filter,
+                Some(other) => {
+                    return Err(
+                        conf.bad_value("ldap_group_match_method", format!("{other:?} is not attr or filter"))
+                    );
+                }
+            };
+            let group_search_base = conf.get("ldap_group_search_base").unwrap_or(&search_base).to_owned();
+            match method {
+                GroupMatch::Attr if group_dn.is_empty() => {
+                    return Err(conf.bad_value("ldap_group_match_method", "attr needs ldap_group_dn"));
+                }
+                GroupMatch::Filter if group_filter.is_empty() => {
+                    return Err(conf.bad_value("ldap_group_match_method", "filter needs ldap_group_filter"));
+                }
+                _ => {}
+            }
+            Some(GroupCheck {
+                method,
+                dn: group_dn,
+                attr: conf.get("ldap_group_attr").unwrap_or("uniqueMember").to_owned(),
+                filter: group_filter,
+                search_base: group_search_base,
+                scope: scope_or(conf, "ldap_group_scope")?,
+            })
+        };
+
+        let timeout = conf.get_number::<u64>("ldap_timeout")?.unwrap_or(5);
+        if timeout == 0 {
+            return Err(conf.bad_value("ldap_timeout", "must be at least 1 second"));
+        }
+        let deref = match conf.get("ldap_deref").map(str::to_ascii_lowercase).as_deref() {
+            None | Some("never") => Deref::Never,
+            Some("search") => Deref::Search,
+            Some("find") => Deref::Find,
+            Some("always") => Deref::Always,
+            Some(other) => {
+                return Err(
+                    conf.bad_value("ldap_deref", format!("{other:?} is not never, search, find or always"))
+                );
+            }
+        };
+        let tls = TlsSettings {
+            check_peer: conf.get_bool("ldap_tls_check_peer")?.unwrap_or(true),
+            cacert_file: conf.get("ldap_tls_cacert_file").map(PathBuf::from),
+            cacert_dir: conf.get("ldap_tls_cacert_dir").map(PathBuf::from),
+            cert: conf.get("ldap_tls_cert").map(PathBuf::from),
+            key: conf.get("ldap_tls_key").map(PathBuf::from),
+        };
+        if tls.cert.is_some() != tls.key.is_some() {
+            let key = if tls.cert.is_some() { "ldap_tls_cert" } else { "ldap_tls_key" };
+            return Err(conf.bad_value(key, "ldap_tls_cert and ldap_tls_key go together"));
+        }
+        // Accepted for compatibility; the values are checked but have no effect.
+        conf.get_number::<i32>("ldap_size_limit")?;
+        conf.get_number::<i32>("ldap_debug")?;
+        conf.get_bool("ldap_restart")?;
+
+        Ok(LdapConfig {
+            servers,
+            bind_dn: conf.get("ldap_bind_dn").unwrap_or("").to_owned(),
+            bind_pw: Zeroizing::new(
+                conf.get_any(&["ldap_bind_pw", "ldap_password"]).unwrap_or("").to_owned(),
+            ),
+            search_base,
+            filter: conf.get("ldap_filter").unwrap_or("(uid=%u)").to_owned(),
+            scope,
+            auth_method,
+            password_attr: conf.get("ldap_password_attr").unwrap_or("userPassword").to_owned(),
+            group,
+            default_realm: conf
+                .get_any(&["ldap_default_realm", "ldap_default_domain"])
+                .unwrap_or("")
+                .to_owned(),
+            timeout: Duration::from_secs(timeout),
+            time_limit: conf.get_number::<i32>("ldap_time_limit")?.unwrap_or(5).max(0),
+            deref,
+            start_tls,
+            tls,
+            failback: Duration::from_secs(conf.get_number::<u64>("ldap_failback_interval")?.unwrap_or(30)),
+            pool_size: conf.get_number::<usize>("ldap_pool_size")?.unwrap_or(8).max(1),
+        })
+    }
+}
+
+fn scope_or(conf: &ConfFile, key: &str) -> Result<Scope, ConfError> {
+    match conf.get(key).map(str::to_ascii_lowercase).as_deref() {
+        None | Some("sub") | Some("subtree") => Ok(Scope::Sub),
+        Some("one") | Some("onelevel") => Ok(Scope::One),
+        Some("base") => Ok(Scope::Base),
+        Some(other) => Err(conf.bad_value(key, format!("{other:?} is not sub, one or base"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+    use std::path::Path;
+
+    fn config(text: &str) -> Result<LdapConfig, ConfError> {
+        LdapConfig::from_conf(&ConfFile::parse(Path::new("saslauthd.conf"), text).unwrap())
+    }
+
+    #[test]
+    fn defaults_are_lak_defaults() {
+        let c = config("").unwrap();
+        assert_eq!(c.servers, ["ldap://localhost/"]);
+        assert_eq!(c.filter, "(uid=%u)");
+        assert_eq!(c.auth_method, AuthMethod::Bind);
+        assert_eq!(c.scope, Scope::Sub);
+        assert_eq!(c.timeout, Duration::from_secs(5));
+        assert_eq!(c.password_attr, "userPassword");
+        assert!(c.group.is_none());
+        assert!(c.tls.check_peer, "verification is on unless turned off");
+    }
+
+    #[test]
+    fn reads_keys_and_aliases() {
+        let c = config(
+            "ldap_servers: ldap://a/ ldaps://b:636/\nldap_password: pw\nldap_default_domain: example.org\n\
+             ldap_auth_method: Fastbind\nldap_scope: one\nldap_group_filter: (member=%D)\n\
+             ldap_group_match_method: filter\nldap_search_base: dc=example\n",
+        )
+        .unwrap();
+        assert_eq!(c.servers, ["ldap://a/", "ldaps://b:636/"]);
+        assert_eq!(c.bind_pw.as_str(), "pw");
+        assert_eq!(c.default_realm, "example.org");
+        assert_eq!(c.auth_method, AuthMethod::Fastbind);
+        assert_eq!(c.scope, Scope::One);
+        let g = c.group.unwrap();
+        assert_eq!(g.method, GroupMatch::Filter);
+        assert_eq!(g.search_base, "dc=example", "group base defaults to the search base");
+        assert!(!format!("{:?}", config("ldap_bind_pw: canary\n").unwrap()).contains("canary"));
+    }
+
+    #[test]
+    fn bad_values_name_the_key() {
+        for (text, key) in [
+            ("ldap_auth_method: kerberos\n", "ldap_auth_method"),
+            ("ldap_scope: deep\n", "ldap_scope"),
+            ("ldap_timeout: soon\n", "ldap_timeout"),
+            ("ldap_servers: http://x/\n", "ldap_servers"),
+            ("ldap_use_sasl: yes\n", "ldap_use_sasl"),
+            ("ldap_tls_check_peer: maybe\n", "ldap_tls_check_peer"),
+            ("ldap_deref: sometimes\n", "ldap_deref"),
+            ("ldap_tls_cert: /c.pem\n", "ldap_tls_cert"),
+            ("ldap_group_dn: cn=g\nldap_group_match_method: both\n", "ldap_group_match_method"),
+        ] {
+            let err = config(text).err().unwrap().to_string();
+            assert!(err.contains(&format!(": {key}: ")), "{text:?} → {err}");
+        }
+    }
+}

@@ -1,0 +1,181 @@
+//! LDAP connections: opening one with failover across `ldap_servers`, and pools of idle ones.
+//!
+//! ldap3 has neither (one URL per connection, no pool), so both are here. A new connection
+//! tries the servers in order, skipping for `ldap_failback_interval` a server that just failed
+//! (unless all did). A pooled connection to a later server is dropped once it is older than
+//! that interval, so traffic returns to the first server when it is back. Idle connections
+//! closed by the server are noticed on checkout (`is_closed`) or by the failed operation, which
+//! the verifier then retries once on a fresh connection.
+
+use ldap3::{Ldap, LdapConnAsync, LdapConnSettings};
+use rustls::ClientConfig;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use zeroize::Zeroizing;
+
+/// Idle connections older than this are closed rather than reused (servers and firewalls
+/// drop idle LDAP connections silently; a fresh one costs one round trip).
+const MAX_IDLE: Duration = Duration::from_secs(60);
+
+/// Opens connections to the first server that answers.
+pub struct Connector {
+    servers: Vec<String>,
+    down_until: Mutex<Vec<Option<Instant>>>,
+    timeout: Duration,
+    start_tls: bool,
+    tls: Option<Arc<ClientConfig>>,
+    no_verify: bool,
+    failback: Duration,
+}
+
+/// One open connection.
+pub struct Conn {
+    /// The handle (operations take `&mut`).
+    pub ldap: Ldap,
+    server: usize,
+    opened: Instant,
+    last_used: Instant,
+}
+
+impl Connector {
+    /// A connector for `servers` (tried in order).
+    pub fn new(
+        servers: Vec<String>,
+        timeout: Duration,
+        start_tls: bool,
+        tls: Option<Arc<ClientConfig>>,
+        no_verify: bool,
+        failback: Duration,
+    ) -> Self {
+        let down_until = Mutex::new(vec![None; servers.len()]);
+        Self { servers, down_until, timeout, start_tls, tls, no_verify, failback }
+    }
+
+    /// Open a connection; the error lists why each server failed.
+    pub async fn connect(&self) -> Result<Conn, String> {
+        let now = Instant::now();
+        let down: Vec<bool> = match self.down_until.lock() {
+            Ok(d) => d.iter().map(|until| until.is_some_and(|t| t > now)).collect(),
+            Err(_) => vec![false; self.servers.len()],
+        };
+        // Servers believed up first, in order; then the ones believed down, in order.
+        let order =
+            (0..self.servers.len()).filter(|&i| !down[i]).chain((0..self.servers.len()).filter(|&i| down[i]));
+        let mut errors = Vec::new();
+        for i in order {
+            match self.connect_one(i).await {
+                Ok(ldap) => {
+                    self.mark(i, None);
+                    let now = Instant::now();
+                    return Ok(Conn { ldap, server: i, opened: now, last_used: now });
+                }
+                Err(e) => {
+                    tracing::warn!("ldap: cannot connect to {}: {e}", self.servers[i]);
+                    self.mark(i, Some(Instant::now() + self.failback));
+                    errors.push(format!("{}: {e}", self.servers[i]));
+                }
+            }
+        }
+        Err(format!("no LDAP server reachable ({})", errors.join("; ")))
+    }
+
+    fn mark(&self, server: usize, until: Option<Instant>) {
+        if let Ok(mut d) = self.down_until.lock()
+            && let Some(slot) = d.get_mut(server)
+        {
+            *slot = until;
+        }
+    }
+
+    async fn connect_one(&self, server: usize) -> Result<Ldap, String> {
+        let uri = &self.servers[server];
+        let mut settings = LdapConnSettings::new()
+            .set_conn_timeout(self.timeout)
+            .set_starttls(self.start_tls)
+            .set_no_tls_verify(self.no_verify);
+        if let Some(tls) = &self.tls {
+            settings = settings.set_config(tls.clone());
+        }
+        // conn_timeout covers TCP only; the TLS handshake and StartTLS need a bound too.
+        let (conn, ldap) = tokio::time::timeout(self.timeout, LdapConnAsync::with_settings(settings, uri))
+            .await
+            .map_err(|_| "timed out".to_owned())?
+            .map_err(|e| e.to_string())?;
+        tokio::spawn(async move {
+            if let Err(e) = conn.drive().await {
+                tracing::debug!("ldap connection ended: {e}");
+            }
+        });
+        Ok(ldap)
+    }
+
+    fn is_stale(&self, conn: &mut Conn) -> bool {
+        conn.ldap.is_closed()
+            || conn.last_used.elapsed() > MAX_IDLE
+            || (conn.server > 0 && conn.opened.elapsed() > self.failback)
+    }
+}
+
+/// Idle connections of one kind, each bound as the same identity after checkout.
+pub struct Pool {
+    connector: Arc<Connector>,
+    idle: Mutex<Vec<Conn>>,
+    max_idle: usize,
+    /// Bind as this (DN, password) when opening; `None` leaves the connection anonymous.
+    bind: Option<(String, Zeroizing<String>)>,
+    timeout: Duration,
+}
+
+/// Why no connection could be had.
+#[derive(Debug)]
+pub enum PoolError {
+    /// No server reachable, or the service bind failed for a transient reason.
+    Unavailable(String),
+}
+
+impl Pool {
+    /// A pool keeping up to `max_idle` connections, bound with `bind` when opened.
+    pub fn new(
+        connector: Arc<Connector>,
+        max_idle: usize,
+        bind: Option<(String, Zeroizing<String>)>,
+        timeout: Duration,
+    ) -> Self {
+        Self { connector, idle: Mutex::new(Vec::new()), max_idle, bind, timeout }
+    }
+
+    /// An idle connection, or a new one (bound as the pool's identity).
+    pub async fn get(&self) -> Result<Conn, PoolError> {
+        loop {
+            let Some(mut conn) = self.idle.lock().ok().and_then(|mut idle| idle.pop()) else { break };
+            if !self.connector.is_stale(&mut conn) {
+                return Ok(conn);
+            }
+        }
+        let mut conn = self.connector.connect().await.map_err(PoolError::Unavailable)?;
+        if let Some((dn, pw)) = &self.bind {
+            let result = conn.ldap.with_timeout(self.timeout).simple_bind(dn, pw).await;
+            match result {
+                Ok(r) if r.rc == 0 => {}
+                Ok(r) => {
+                    return Err(PoolError::Unavailable(format!(
+                        "service bind as {dn:?} refused: rc={} {}",
+                        r.rc, r.text
+                    )));
+                }
+                Err(e) => return Err(PoolError::Unavailable(format!("service bind: {e}"))),
+            }
+        }
+        Ok(conn)
+    }
+
+    /// Return a connection that is still good for this pool's use.
+    pub fn put(&self, mut conn: Conn) {
+        conn.last_used = Instant::now();
+        if let Ok(mut idle) = self.idle.lock()
+            && idle.len() < self.max_idle
+        {
+            idle.push(conn);
+        }
+    }
+}
