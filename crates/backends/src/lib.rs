@@ -10,6 +10,7 @@ pub mod mechanism;
 pub mod outcome;
 pub mod pam;
 pub mod passwd_file;
+pub mod rimap;
 pub mod verifier;
 
 pub use blocking_pool::BlockingPool;

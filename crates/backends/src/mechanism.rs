@@ -11,17 +11,20 @@ pub enum Mechanism {
     PasswdFile,
     /// `pam`: Linux-PAM, service = the request's service field.
     Pam,
+    /// `rimap`: `LOGIN` at a remote IMAP server (`-O host[/port]` or an `imap[s]://` URL).
+    Rimap,
 }
 
 impl Mechanism {
     /// Every mechanism, in the order `-v` lists them.
-    pub const ALL: [Mechanism; 2] = [Mechanism::PasswdFile, Mechanism::Pam];
+    pub const ALL: [Mechanism; 3] = [Mechanism::PasswdFile, Mechanism::Pam, Mechanism::Rimap];
 
     /// The `-a` name.
     pub fn name(self) -> &'static str {
         match self {
             Mechanism::PasswdFile => "passwd-file",
             Mechanism::Pam => "pam",
+            Mechanism::Rimap => "rimap",
         }
     }
 
@@ -34,7 +37,7 @@ impl Mechanism {
 /// What building a verifier needs besides the mechanism name.
 #[derive(Debug, Clone)]
 pub struct MechanismOptions {
-    /// The `-O` value (its meaning is the mechanism's: a file for passwd-file).
+    /// The `-O` value (its meaning is the mechanism's: a file for passwd-file, a server for rimap).
     pub option: Option<String>,
     /// Where blocking work runs.
     pub pool: BlockingPool,
@@ -68,5 +71,6 @@ pub fn build(mechanism: Mechanism, options: &MechanismOptions) -> Result<Arc<dyn
     Ok(match mechanism {
         Mechanism::PasswdFile => Arc::new(crate::passwd_file::PasswdFile::new(options)?),
         Mechanism::Pam => Arc::new(crate::pam::Pam::new(options)),
+        Mechanism::Rimap => Arc::new(crate::rimap::Rimap::new(options)?),
     })
 }
