@@ -187,6 +187,16 @@ impl DaemonBuilder {
         self
     }
 
+    /// `-a NAME [-O OPTION]`: any mechanism, for either implementation.
+    pub fn mech(mut self, name: &str, option: Option<&str>) -> Self {
+        self.args.extend(["-a".into(), name.into()]);
+        if let Some(option) = option {
+            self.args.extend(["-O".into(), option.into()]);
+        }
+        self.has_mech = true;
+        self
+    }
+
     /// `-n N`: worker processes (Cyrus) or blocking pool size (ours).
     pub fn threads(mut self, n: u32) -> Self {
         self.args.extend(["-n".into(), n.to_string().into()]);
@@ -220,7 +230,7 @@ impl DaemonBuilder {
 
     /// Spawns the daemon in the foreground (`-d`) and waits until its socket accepts.
     pub fn start(self) -> Daemon {
-        assert!(self.has_mech, "choose a mechanism (passwd_file or pam) before start()");
+        assert!(self.has_mech, "choose a mechanism (passwd_file, pam or mech) before start()");
         let exe = self.target.saslauthd();
         let dir = tempfile::tempdir().expect("tempdir");
         let run_dir = self.run_dir.clone().unwrap_or_else(|| dir.path().join("run"));
