@@ -340,19 +340,16 @@ fn wrong_name_or_untrusted_certificate_is_tempfail() {
     assert!(!dovecot.log().contains("Login: user="), "{}", dovecot.log());
 }
 
-/// Side-by-side load run for the report: `cargo test --release -p saslauthd-tests --test rimap
-/// -- --ignored --nocapture rimap_benchmark`.
+/// Side-by-side load run for the report, twice in alternating order against one Dovecot:
+/// `cargo build --release --workspace --bins && cargo test --release -p saslauthd-tests --test
+/// rimap -- --ignored --nocapture rimap_benchmark`.
 #[test]
-#[ignore = "a 2 x 10 s benchmark, run by hand"]
+#[ignore = "a 4 x 10 s benchmark, run by hand"]
 fn rimap_benchmark() {
-    let users: Vec<(String, String)> = (0..16).map(|i| (format!("user{i}"), format!("pw{i}"))).collect();
-    let mut builder = Dovecot::builder();
-    for (u, p) in &users {
-        builder = builder.user(u, p);
-    }
-    let dovecot = builder.start();
+    let dovecot = Dovecot::builder().user("user1", "pw1").start();
     let option = format!("127.0.0.1/{}", dovecot.imap_port());
-    for target in [Target::Ours, Target::Cyrus] {
+    let mut results: Vec<(Target, f64, f64)> = Vec::new();
+    for target in [Target::Ours, Target::Cyrus, Target::Cyrus, Target::Ours] {
         let daemon = Daemon::builder(target).mech("rimap", Some(&option)).threads(5).start();
         let mut cmd = Command::new(Target::Ours.testsaslauthd());
         cmd.arg("-f").arg(daemon.socket()).args(["-u", "user1", "-p", "pw1", "-s", SERVICE]).args([
@@ -363,6 +360,24 @@ fn rimap_benchmark() {
             "10",
         ]);
         let done = run_with_deadline(&mut cmd, Duration::from_secs(60));
-        println!("{target:?}: {:?}\n{}{}", cmd, done.stdout, done.stderr);
+        println!("{target:?} ({}): {:?}\n{}{}", daemon.log().lines().count(), cmd, done.stdout, done.stderr);
+        let field = |name: &str| -> f64 {
+            let key = format!("{name}=");
+            let value = done.stdout.split_whitespace().find_map(|w| w.strip_prefix(&key));
+            value.and_then(|v| v.parse().ok()).unwrap_or(f64::NAN)
+        };
+        assert_eq!(field("fail"), 0.0, "{}", done.stdout);
+        results.push((target, field("rps"), field("p99_ms")));
     }
+    let mean = |t: Target, pick: fn(&(Target, f64, f64)) -> f64| {
+        let v: Vec<f64> = results.iter().filter(|r| r.0 == t).map(pick).collect();
+        v.iter().sum::<f64>() / v.len() as f64
+    };
+    let (rps_ours, rps_cyrus) = (mean(Target::Ours, |r| r.1), mean(Target::Cyrus, |r| r.1));
+    let (p99_ours, p99_cyrus) = (mean(Target::Ours, |r| r.2), mean(Target::Cyrus, |r| r.2));
+    println!(
+        "mean rps ours={rps_ours:.1} cyrus={rps_cyrus:.1} (x{:.2}); mean p99_ms ours={p99_ours:.2} cyrus={p99_cyrus:.2} (x{:.2})",
+        rps_ours / rps_cyrus,
+        p99_ours / p99_cyrus
+    );
 }
