@@ -178,7 +178,15 @@ service imap {{
   process_min_avail = 4
 }}
 service auth {{
-  client_limit = 2000
+  client_limit = 4000
+}}
+# Every login comes from the daemon at 127.0.0.1, so each wrong password would slow the next
+# logins of all users by up to 15 s (Dovecot's per-IP auth penalty). A real deployment should do
+# the same for the saslauthd host, or one user's typos delay everyone.
+service anvil {{
+  unix_listener anvil-auth-penalty {{
+    mode = 0
+  }}
 }}
 default_client_limit = 2000
 default_process_limit = 1024
