@@ -196,11 +196,11 @@ impl DaemonBuilder {
         self
     }
 
-    /// `-a <name>`, plus `-O <option>` when given: any mechanism, for either daemon.
-    pub fn mech(mut self, name: &str, option: Option<&Path>) -> Self {
+    /// `-a NAME [-O OPTION]`: any mechanism, for either implementation.
+    pub fn mech<O: AsRef<std::ffi::OsStr> + ?Sized>(mut self, name: &str, option: Option<&O>) -> Self {
         self.args.extend(["-a".into(), name.into()]);
         if let Some(option) = option {
-            self.args.extend(["-O".into(), option.into()]);
+            self.args.extend(["-O".into(), option.as_ref().to_owned()]);
         }
         self.has_mech = true;
         self

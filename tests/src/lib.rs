@@ -8,6 +8,7 @@
 
 pub mod bins;
 pub mod daemon;
+pub mod dovecot;
 pub mod pam;
 pub mod postfix;
 pub mod proc;
@@ -20,6 +21,7 @@ pub mod wire;
 
 pub use bins::Target;
 pub use daemon::{Daemon, DaemonBuilder};
+pub use dovecot::{Dovecot, DovecotBuilder, free_port};
 pub use pam::{FailDelay, PamService, pwdfile_stack};
 pub use postfix::Postfix;
 pub use pwdfile::{PwdFile, mkpasswd_sha512, pwdfile, pwdfile_raw};

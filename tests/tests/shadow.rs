@@ -219,7 +219,7 @@ fn nss_users() -> PrivateUsers {
 /// The same users and the same replies through NSS, for each daemon.
 fn nss_replies(target: Target) {
     let users = nss_users();
-    let d = users.wrap(Daemon::builder(target).mech("shadow", None)).start();
+    let d = users.wrap(Daemon::builder(target).mech("shadow", None::<&str>)).start();
     assert_reply(&d, "ns-good", RIGHT, "OK");
     assert_reply(&d, "ns-good", WRONG, "NO Incorrect password");
     assert_reply(&d, "ns-sha", RIGHT, "OK");
@@ -245,7 +245,7 @@ saslauthd_tests::both_targets!(nss_in_a_private_namespace, nss_replies);
 fn nss_namespace_leaves_the_host_files_alone() {
     let before = (std::fs::read("/etc/passwd").unwrap(), std::fs::read("/etc/shadow").unwrap());
     let users = nss_users();
-    let d = users.wrap(Daemon::builder(Target::Ours).mech("shadow", None)).start();
+    let d = users.wrap(Daemon::builder(Target::Ours).mech("shadow", None::<&str>)).start();
     assert_reply(&d, "ns-good", RIGHT, "OK");
     // Outside the namespace the test user does not exist.
     assert!(nix::unistd::User::from_name("ns-good").unwrap().is_none());

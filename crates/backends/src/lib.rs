@@ -12,6 +12,7 @@ pub mod mechanism;
 pub mod outcome;
 pub mod pam;
 pub mod passwd_file;
+pub mod rimap;
 pub mod shadow;
 pub mod verifier;
 mod watched_file;

@@ -16,12 +16,14 @@ pub enum Mechanism {
     /// `ldap`: search and bind (or compare, or fastbind) against LDAP servers, configured by
     /// the `saslauthd.conf` named by `-O`.
     Ldap,
+    /// `rimap`: `LOGIN` at a remote IMAP server (`-O host[/port]` or an `imap[s]://` URL).
+    Rimap,
 }
 
 impl Mechanism {
     /// Every mechanism, in the order `-v` lists them.
-    pub const ALL: [Mechanism; 4] =
-        [Mechanism::PasswdFile, Mechanism::Pam, Mechanism::Shadow, Mechanism::Ldap];
+    pub const ALL: [Mechanism; 5] =
+        [Mechanism::PasswdFile, Mechanism::Pam, Mechanism::Shadow, Mechanism::Rimap, Mechanism::Ldap];
 
     /// The `-a` name.
     pub fn name(self) -> &'static str {
@@ -30,6 +32,7 @@ impl Mechanism {
             Mechanism::Pam => "pam",
             Mechanism::Shadow => "shadow",
             Mechanism::Ldap => "ldap",
+            Mechanism::Rimap => "rimap",
         }
     }
 
@@ -42,7 +45,8 @@ impl Mechanism {
 /// What building a verifier needs besides the mechanism name.
 #[derive(Debug, Clone)]
 pub struct MechanismOptions {
-    /// The `-O` value (its meaning is the mechanism's: a file for passwd-file and shadow).
+    /// The `-O` value (its meaning is the mechanism's: a file for passwd-file and shadow, a
+    /// server for rimap, a config file for ldap).
     pub option: Option<String>,
     /// Where blocking work runs.
     pub pool: BlockingPool,
@@ -78,5 +82,6 @@ pub fn build(mechanism: Mechanism, options: &MechanismOptions) -> Result<Arc<dyn
         Mechanism::Pam => Arc::new(crate::pam::Pam::new(options)),
         Mechanism::Shadow => Arc::new(crate::shadow::Shadow::new(options)?),
         Mechanism::Ldap => Arc::new(crate::ldap::Ldap::new(options)?),
+        Mechanism::Rimap => Arc::new(crate::rimap::Rimap::new(options)?),
     })
 }

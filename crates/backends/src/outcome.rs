@@ -43,11 +43,14 @@ pub enum Reject {
     PamAcct,
     /// Any refusal by the ldap mechanism: Cyrus answers a bare `NO` (reference §3.4) and logs why.
     Bare,
+    /// The remote IMAP server answered `NO` to `LOGIN` (Cyrus rimap); also CR/LF/NUL in the login
+    /// or password, which are never sent.
+    RemoteRejected,
 }
 
 impl fmt::Display for Reject {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // The texts are Cyrus 2.1.28's (reference §3.1, §3.2); log parsers match on them.
+        // The texts are Cyrus 2.1.28's (reference §3.1–§3.3); log parsers match on them.
         f.write_str(match self {
             Reject::InvalidUsername => "Invalid username",
             Reject::IncorrectPassword => "Incorrect password",
@@ -61,6 +64,7 @@ impl fmt::Display for Reject {
             Reject::PamAuth => "PAM auth error",
             Reject::PamAcct => "PAM acct error",
             Reject::Bare => "",
+            Reject::RemoteRejected => "remote server rejected your credentials",
         })
     }
 }

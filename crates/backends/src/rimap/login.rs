@@ -1,0 +1,199 @@
+//! Encoding `LOGIN user password` for IMAP, safely.
+//!
+//! Cyrus wraps both in `"…"` and sends CR, LF and 8-bit bytes raw, so a password holding
+//! `\r\nA1 DELETE INBOX` becomes a second command (reference §3.3). Here `imap-codec` picks an
+//! atom, a quoted string (with `"` and `\` escaped) or a literal for each value, and CR, LF and
+//! NUL are refused before anything is encoded: IMAP cannot carry NUL at all, and a password with
+//! a line break is never one a person typed.
+
+use imap_codec::CommandCodec;
+use imap_codec::encode::{Encoder, Fragment};
+use imap_codec::imap_types::command::{Command, CommandBody};
+use imap_codec::imap_types::core::{AString, IString, LiteralMode};
+use imap_codec::imap_types::secret::Secret;
+use zeroize::Zeroizing;
+
+/// RFC 7888: with `LITERAL-` a non-synchronizing literal may hold at most this many bytes.
+const LITERAL_MINUS_MAX: usize = 4096;
+
+/// Which literals the server accepts without a continuation round trip.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Literals {
+    /// Only synchronizing literals: wait for `+` before each.
+    Sync,
+    /// `LITERAL+`: `{n+}` of any size.
+    Plus,
+    /// `LITERAL-`: `{n+}` up to 4096 bytes, synchronizing above.
+    Minus,
+}
+
+/// One piece of the command to write; a synchronizing literal waits for the server's `+` first.
+pub struct Piece {
+    /// Bytes to write (they may hold the password, hence zeroed on drop).
+    pub bytes: Zeroizing<Vec<u8>>,
+    /// Whether to wait for a continuation request before writing `bytes`.
+    pub after_continuation: bool,
+}
+
+/// Why a login cannot be sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unsendable {
+    /// The login holds CR, LF or NUL.
+    Login,
+    /// The password holds CR, LF or NUL.
+    Password,
+}
+
+impl std::fmt::Display for Unsendable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Unsendable::Login => "the login holds CR, LF or NUL",
+            Unsendable::Password => "the password holds CR, LF or NUL",
+        })
+    }
+}
+
+/// Refuses values IMAP cannot carry or that would only serve to inject commands.
+pub fn check(login: &[u8], password: &[u8]) -> Result<(), Unsendable> {
+    let bad = |v: &[u8]| v.iter().any(|b| matches!(b, b'\r' | b'\n' | 0));
+    if bad(login) {
+        Err(Unsendable::Login)
+    } else if bad(password) {
+        Err(Unsendable::Password)
+    } else {
+        Ok(())
+    }
+}
+
+/// `<tag> LOGIN <login> <password>\r\n` as pieces to write in order.
+pub fn encode(
+    tag: &str,
+    login: &[u8],
+    password: &[u8],
+    literals: Literals,
+) -> Result<Vec<Piece>, Unsendable> {
+    check(login, password)?;
+    let username = astring(login, literals).ok_or(Unsendable::Login)?;
+    let password = astring(password, literals).ok_or(Unsendable::Password)?;
+    // An invalid tag would be a programming error here (tags are ours), not a request's fault;
+    // it shows as a refusal rather than a panic.
+    let command = Command::new(tag, CommandBody::Login { username, password: Secret::new(password) })
+        .map_err(|_| Unsendable::Login)?;
+    let mut pieces = Vec::new();
+    let mut wait = false;
+    for fragment in CommandCodec::default().encode(&command) {
+        match fragment {
+            Fragment::Line { data } => {
+                pieces.push(Piece { bytes: Zeroizing::new(data), after_continuation: wait });
+                wait = false;
+            }
+            Fragment::Literal { data, mode } => {
+                let sync = mode == LiteralMode::Sync;
+                pieces.push(Piece { bytes: Zeroizing::new(data), after_continuation: sync });
+            }
+        }
+    }
+    Ok(pieces)
+}
+
+fn astring(value: &[u8], literals: Literals) -> Option<AString<'_>> {
+    match AString::try_from(value).ok()? {
+        AString::String(IString::Literal(lit)) => {
+            let non_sync = match literals {
+                Literals::Sync => false,
+                Literals::Plus => true,
+                Literals::Minus => value.len() <= LITERAL_MINUS_MAX,
+            };
+            let lit = if non_sync { lit.into_non_sync() } else { lit };
+            Some(AString::String(IString::Literal(lit)))
+        }
+        other => Some(other),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+    use proptest::prelude::*;
+
+    /// The pieces joined, with `|` marking where the writer waits for `+`.
+    fn wire(login: &[u8], password: &[u8], literals: Literals) -> Vec<u8> {
+        let mut out = Vec::new();
+        for piece in encode("a1", login, password, literals).unwrap() {
+            if piece.after_continuation {
+                out.push(b'|');
+            }
+            out.extend_from_slice(&piece.bytes);
+        }
+        out
+    }
+
+    #[test]
+    fn plain_values_are_atoms_or_quoted_with_escapes() {
+        assert_eq!(wire(b"joe", b"hunter2", Literals::Sync), b"a1 LOGIN joe hunter2\r\n");
+        assert_eq!(wire(b"joe", b"p\"w\\d", Literals::Sync), b"a1 LOGIN joe \"p\\\"w\\\\d\"\r\n");
+        assert_eq!(wire(b"joe", b"two words", Literals::Sync), b"a1 LOGIN joe \"two words\"\r\n");
+        assert_eq!(wire(b"joe", b"", Literals::Sync), b"a1 LOGIN joe \"\"\r\n");
+        assert_eq!(wire(b"joe@example.org", b"x", Literals::Sync), b"a1 LOGIN joe@example.org x\r\n");
+    }
+
+    #[test]
+    fn eight_bit_goes_in_literals() {
+        let pw = "päss".as_bytes();
+        assert_eq!(wire(b"joe", pw, Literals::Sync), b"a1 LOGIN joe {5}\r\n|p\xc3\xa4ss\r\n");
+        assert_eq!(wire(b"joe", pw, Literals::Plus), b"a1 LOGIN joe {5+}\r\np\xc3\xa4ss\r\n");
+        assert_eq!(wire(b"joe", pw, Literals::Minus), b"a1 LOGIN joe {5+}\r\np\xc3\xa4ss\r\n");
+        assert_eq!(
+            wire("jö".as_bytes(), pw, Literals::Sync),
+            b"a1 LOGIN {3}\r\n|j\xc3\xb6 {5}\r\n|p\xc3\xa4ss\r\n"
+        );
+        let big = vec![0xe9; LITERAL_MINUS_MAX + 1];
+        let minus = wire(b"joe", &big, Literals::Minus);
+        assert!(minus.starts_with(b"a1 LOGIN joe {4097}\r\n|"), "{:?}", &minus[..30]);
+    }
+
+    #[test]
+    fn line_breaks_and_nul_are_refused() {
+        for bad in [&b"a\rb"[..], b"a\nb", b"a\0b", b"pw\r\nA1 LOGOUT"] {
+            assert_eq!(check(b"joe", bad), Err(Unsendable::Password));
+            assert_eq!(check(bad, b"pw"), Err(Unsendable::Login));
+            assert!(encode("a1", b"joe", bad, Literals::Plus).is_err());
+            assert!(encode("a1", bad, b"pw", Literals::Sync).is_err());
+        }
+    }
+
+    proptest! {
+        // Outside literal payloads, CR and LF appear only as the CRLF that ends each line, so no
+        // login or password can start a second command.
+        #[test]
+        fn no_bare_line_break_outside_literals(
+            login in proptest::collection::vec(any::<u8>(), 0..40),
+            password in proptest::collection::vec(any::<u8>(), 0..40),
+            mode in prop_oneof![Just(Literals::Sync), Just(Literals::Plus), Just(Literals::Minus)],
+        ) {
+            let Ok(pieces) = encode("a1", &login, &password, mode) else {
+                prop_assert!(check(&login, &password).is_err());
+                return Ok(());
+            };
+            let mut literal_next = false;
+            let mut payloads = Vec::new();
+            for piece in &pieces {
+                if literal_next {
+                    payloads.push(piece.bytes.to_vec());
+                    literal_next = false;
+                    continue;
+                }
+                let line: &[u8] = &piece.bytes;
+                let body = line.strip_suffix(b"\r\n").unwrap_or(line);
+                prop_assert!(!body.contains(&b'\r') && !body.contains(&b'\n'), "bare CR/LF in {:?}", line);
+                literal_next = line.ends_with(b"}\r\n");
+            }
+            prop_assert!(pieces.last().is_some_and(|p| p.bytes.ends_with(b"\r\n")));
+            // What went out as literals is exactly the value, byte for byte.
+            for payload in payloads {
+                prop_assert!(payload == login || payload == password);
+            }
+        }
+    }
+}

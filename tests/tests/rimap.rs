@@ -1,0 +1,383 @@
+//! `-a rimap` against a real Dovecot (plaintext, imaps, STARTTLS with a CA made here), fake IMAP
+//! servers that misbehave, and Cyrus's rimap side by side where both should agree.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose};
+use saslauthd_tests::run::run_with_deadline;
+use saslauthd_tests::{Daemon, Dovecot, RawReply, Target, both_targets, free_port, request, send_raw_open};
+
+const SERVICE: &str = "imap";
+/// Cyrus's reply when the IMAP server says `NO` (reference §3.3).
+const REJECTED: &str = "NO remote server rejected your credentials";
+
+fn rimap(target: Target, option: &str) -> Daemon {
+    Daemon::builder(target).mech("rimap", Some(option)).start()
+}
+
+fn ask(daemon: &Daemon, login: &[u8], password: &[u8]) -> RawReply {
+    send_raw_open(daemon.socket(), &request(login, password, SERVICE, ""))
+}
+
+fn assert_ok(daemon: &Daemon, login: &str, password: &str) {
+    let reply = ask(daemon, login.as_bytes(), password.as_bytes());
+    assert!(reply.text().starts_with("OK"), "{login}/{password:?}: {reply:?}\n{}", daemon.log());
+}
+
+fn assert_rejected(daemon: &Daemon, login: &[u8], password: &[u8]) {
+    let reply = ask(daemon, login, password);
+    assert_eq!(
+        reply.text(),
+        REJECTED,
+        "{:?}/{:?}",
+        String::from_utf8_lossy(login),
+        String::from_utf8_lossy(password)
+    );
+}
+
+fn assert_tempfail(daemon: &Daemon, login: &str, password: &str) {
+    assert_eq!(
+        ask(daemon, login.as_bytes(), password.as_bytes()),
+        RawReply::ClosedWithoutReply,
+        "{}",
+        daemon.log()
+    );
+}
+
+fn plain_dovecot() -> Dovecot {
+    Dovecot::builder().user("joe", "secret").user("joe@example.org", "realm-pw").start()
+}
+
+both_targets!(accepts_and_rejects, |target| {
+    let dovecot = plain_dovecot();
+    let daemon = rimap(target, &format!("127.0.0.1/{}", dovecot.imap_port()));
+    assert_ok(&daemon, "joe", "secret");
+    assert_rejected(&daemon, b"joe", b"wrong");
+    assert_rejected(&daemon, b"nobody", b"secret");
+    // The daemon answers an empty password itself, as Cyrus does.
+    assert_eq!(ask(&daemon, b"joe", b"").text(), "NO NULL password received");
+    assert!(!daemon.log().contains("secret"), "{}", daemon.log());
+});
+
+// `-r` joins the realm before the verifier; the server must see `login@realm`.
+both_targets!(realm_is_joined_to_the_login, |target| {
+    let dovecot = plain_dovecot();
+    let daemon = Daemon::builder(target)
+        .mech("rimap", Some(&format!("127.0.0.1/{}", dovecot.imap_port())))
+        .realm_join()
+        .start();
+    let reply = send_raw_open(daemon.socket(), &request(b"joe", b"realm-pw", SERVICE, "example.org"));
+    assert!(reply.text().starts_with("OK"), "{reply:?}");
+    assert!(dovecot.wait_for_log("user=<joe@example.org>", Duration::from_secs(5)), "{}", dovecot.log());
+    let reply = send_raw_open(daemon.socket(), &request(b"joe", b"secret", SERVICE, "example.org"));
+    assert_eq!(reply.text(), REJECTED);
+});
+
+// Cyrus escapes `"` and `\` in its quoted strings too; both must get these through intact.
+both_targets!(quotes_and_backslashes, |target| {
+    let dovecot = Dovecot::builder().user("q", "p\"w\\d").user("b", "\\").user("s", " two  words ").start();
+    let daemon = rimap(target, &format!("127.0.0.1/{}", dovecot.imap_port()));
+    assert_ok(&daemon, "q", "p\"w\\d");
+    assert_ok(&daemon, "b", "\\");
+    assert_ok(&daemon, "s", " two  words ");
+    assert_rejected(&daemon, b"q", b"p\"w\\");
+    assert_rejected(&daemon, b"q", b"p\"w\\d\\");
+    assert_rejected(&daemon, b"s", b"two words");
+});
+
+// 8-bit values go as literals (Dovecot advertises LITERAL+), never raw in a quoted string.
+#[test]
+fn utf8_and_imap_syntax_in_values() {
+    let long = "x".repeat(250);
+    let users = [
+        ("utf", "pässwörd ✓"),
+        ("jörg", "grüße"),
+        ("brace", "{5}"),
+        ("paren", "(a) [b] %*"),
+        ("long", long.as_str()),
+    ];
+    let mut builder = Dovecot::builder();
+    for (user, password) in users {
+        builder = builder.user(user, password);
+    }
+    let dovecot = builder.start();
+    for option in [
+        format!("127.0.0.1/{}", dovecot.imap_port()),
+        format!("127.0.0.1:{}", dovecot.imap_port()),
+        format!("imap://127.0.0.1:{}", dovecot.imap_port()),
+    ] {
+        let daemon = rimap(Target::Ours, &option);
+        for (user, password) in users {
+            assert_ok(&daemon, user, password);
+        }
+        assert_rejected(&daemon, "utf".as_bytes(), "passwörd ✓".as_bytes());
+        assert_rejected(&daemon, b"utf", b"p\xe4sswrd");
+    }
+}
+
+// CR, LF and NUL would let a password carry a second IMAP command (Cyrus sends them raw): they
+// are refused without contacting the server.
+#[test]
+fn line_breaks_are_refused_before_connecting() {
+    let dovecot = Dovecot::builder().user("joe", "secret").user("marker", "m").start();
+    let daemon = rimap(Target::Ours, &format!("127.0.0.1/{}", dovecot.imap_port()));
+    let injections: [(&[u8], &[u8]); 5] = [
+        (b"joe", b"Canary-1\r\na9 LOGIN joe secret"),
+        (b"joe", b"Canary-2\na9 LOGOUT"),
+        (b"joe", b"Canary-3\r"),
+        (b"joe\r\na9 LOGIN joe secret", b"Canary-4"),
+        (b"jo\ne", b"secret"),
+    ];
+    for (login, password) in injections {
+        assert_rejected(&daemon, login, password);
+    }
+    let nul = ask(&daemon, b"joe", b"sec\0ret");
+    assert!(nul.text().starts_with("NO"), "{nul:?}");
+    // A good login afterwards is the only one the server ever saw.
+    assert_ok(&daemon, "marker", "m");
+    assert!(dovecot.wait_for_log("user=<marker>", Duration::from_secs(5)), "{}", dovecot.log());
+    let lines = dovecot.login_lines();
+    assert_eq!(lines.len(), 1, "the server saw more than the marker login:\n{}", dovecot.log());
+    assert!(!daemon.log().contains("Canary"), "password in our log:\n{}", daemon.log());
+}
+
+#[test]
+fn server_down_is_tempfail() {
+    let port = free_port();
+    let daemon = rimap(Target::Ours, &format!("127.0.0.1/{port}"));
+    let start = Instant::now();
+    assert_tempfail(&daemon, "joe", "secret");
+    assert!(start.elapsed() < Duration::from_secs(5), "{:?}", start.elapsed());
+    assert!(daemon.log().contains("cannot connect"), "{}", daemon.log());
+}
+
+// The difference from Cyrus, on record: it answers NO, so a mail client is told the password is
+// wrong while the IMAP server is merely down.
+#[test]
+fn cyrus_says_no_when_server_down() {
+    let daemon = rimap(Target::Cyrus, &format!("127.0.0.1/{}", free_port()));
+    let reply = ask(&daemon, b"joe", b"secret");
+    assert_eq!(reply.text(), "NO [ALERT] Couldn't contact remote authentication server");
+}
+
+#[test]
+fn silent_server_times_out() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    // Accepts (the kernel does, from the backlog) and never writes.
+    let daemon = rimap(Target::Ours, &format!("imap://127.0.0.1:{port}?timeout=1"));
+    let start = Instant::now();
+    assert_tempfail(&daemon, "joe", "secret");
+    let took = start.elapsed();
+    assert!(took >= Duration::from_millis(900) && took < Duration::from_secs(5), "{took:?}");
+    assert!(daemon.log().contains("no answer within 1s"), "{}", daemon.log());
+    drop(listener);
+}
+
+/// A one-shot fake IMAP server: for each connection, writes `greeting`, and after the first
+/// line from the client writes `reply`.
+fn fake_imap(greeting: &'static [u8], reply: &'static [u8]) -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().take(4) {
+            let Ok(mut stream) = stream else { return };
+            let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+            let _ = stream.write_all(greeting);
+            let mut line = String::new();
+            let _ = BufReader::new(&stream).read_line(&mut line);
+            let _ = stream.write_all(reply);
+        }
+    });
+    port
+}
+
+#[test]
+fn server_trouble_is_tempfail() {
+    const HELLO: &[u8] = b"* OK [CAPABILITY IMAP4rev1 LITERAL+] fake ready\r\n";
+    let cases: [(&str, &[u8], &[u8]); 8] = [
+        ("BYE greeting", b"* BYE too busy\r\n", b""),
+        ("NO greeting", b"* NO go away\r\n", b""),
+        ("PREAUTH greeting", b"* PREAUTH welcome\r\n", b""),
+        ("not IMAP", b"SSH-2.0-OpenSSH_9.2\r\n", b""),
+        ("BAD", HELLO, b"a1 BAD what\r\n"),
+        ("NO [UNAVAILABLE]", HELLO, b"a1 NO [UNAVAILABLE] auth backend down\r\n"),
+        ("nonsense reply", HELLO, b"hello there\r\n"),
+        ("closed after LOGIN", HELLO, b""),
+    ];
+    for (what, greeting, reply) in cases {
+        let port = fake_imap(greeting, reply);
+        let daemon = rimap(Target::Ours, &format!("imap://127.0.0.1:{port}?timeout=2"));
+        assert_eq!(ask(&daemon, b"joe", b"secret"), RawReply::ClosedWithoutReply, "{what}: {}", daemon.log());
+    }
+    // Dovecot's plain NO with a code is an ordinary rejection.
+    let port = fake_imap(HELLO, b"a1 NO [AUTHENTICATIONFAILED] Authentication failed.\r\n");
+    let daemon = rimap(Target::Ours, &format!("imap://127.0.0.1:{port}?timeout=2"));
+    assert_rejected(&daemon, b"joe", b"secret");
+}
+
+#[test]
+fn bad_options_stop_the_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases: [(&[&str], &str); 5] = [
+        (&["-a", "rimap"], "needs the IMAP server"),
+        (&["-a", "rimap", "-O", "127.0.0.1/notaport"], "bad port"),
+        (&["-a", "rimap", "-O", "imap://h?bogus=1"], "unknown option"),
+        (&["-a", "rimap", "-O", "imaps://h?ca_file=/nonexistent/ca.pem"], "ca_file"),
+        (&["-a", "rimap", "-O", "imap://h?timeout=0"], "timeout"),
+    ];
+    for (args, needle) in cases {
+        let mut cmd = Command::new(Target::Ours.saslauthd());
+        cmd.args(args).arg("-d").arg("-m").arg(dir.path());
+        let done = run_with_deadline(&mut cmd, Duration::from_secs(10));
+        assert_eq!(done.code, Some(1), "{args:?}: {done:?}");
+        assert!(done.stderr.contains(needle), "{args:?}: {}", done.stderr);
+    }
+}
+
+/// A CA and a server certificate it signed for `names`, as PEM; the CA is also written to a file.
+struct Pki {
+    _dir: tempfile::TempDir,
+    ca_file: PathBuf,
+    cert: String,
+    key: String,
+}
+
+fn pki(names: &[&str]) -> Pki {
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca.key_usages =
+        vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
+    ca.distinguished_name.push(DnType::CommonName, "saslauthd-rs test CA");
+    let ca_cert = ca.self_signed(&ca_key).unwrap();
+    let issuer = Issuer::new(ca, ca_key);
+    let key = KeyPair::generate().unwrap();
+    let mut server = CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>()).unwrap();
+    server.distinguished_name.push(DnType::CommonName, names[0]);
+    let cert = server.signed_by(&key, &issuer).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let ca_file = dir.path().join("ca.pem");
+    std::fs::write(&ca_file, ca_cert.pem()).unwrap();
+    Pki { _dir: dir, ca_file, cert: cert.pem(), key: key.serialize_pem() }
+}
+
+fn tls_dovecot(pki: &Pki) -> Dovecot {
+    Dovecot::builder().user("joe", "secret").user("utf", "pässwörd").tls(&pki.cert, &pki.key).start()
+}
+
+fn ca(path: &Path) -> String {
+    path.display().to_string()
+}
+
+#[test]
+fn imaps_with_a_private_ca() {
+    let pki = pki(&["localhost"]);
+    let dovecot = tls_dovecot(&pki);
+    let daemon = rimap(
+        Target::Ours,
+        &format!("imaps://localhost:{}?ca_file={}", dovecot.imaps_port(), ca(&pki.ca_file)),
+    );
+    assert_ok(&daemon, "joe", "secret");
+    assert_ok(&daemon, "utf", "pässwörd");
+    assert_rejected(&daemon, b"joe", b"wrong");
+    assert!(dovecot.wait_for_log("user=<joe>", Duration::from_secs(5)));
+    let login = dovecot.log().lines().find(|l| l.contains("Login: user=<joe>")).map(str::to_owned);
+    assert!(login.as_deref().is_some_and(|l| l.contains("TLS")), "{login:?}");
+
+    // Connecting by address, the certificate's name is given separately.
+    let by_ip = format!(
+        "imaps://127.0.0.1:{}?ca_file={}&tls_name=localhost&timeout=5",
+        dovecot.imaps_port(),
+        ca(&pki.ca_file)
+    );
+    assert_ok(&rimap(Target::Ours, &by_ip), "joe", "secret");
+}
+
+#[test]
+fn starttls_with_a_private_ca() {
+    let pki = pki(&["localhost"]);
+    let dovecot = tls_dovecot(&pki);
+    let option = format!("imap://localhost:{}?starttls&ca_file={}", dovecot.imap_port(), ca(&pki.ca_file));
+    let daemon = rimap(Target::Ours, &option);
+    assert_ok(&daemon, "joe", "secret");
+    assert_ok(&daemon, "utf", "pässwörd");
+    assert_rejected(&daemon, b"joe", b"wrong");
+    assert!(dovecot.wait_for_log("Login: user=<utf>", Duration::from_secs(5)));
+    let logins: Vec<String> =
+        dovecot.log().lines().filter(|l| l.contains("Login: user=")).map(str::to_owned).collect();
+    assert!(logins.iter().all(|l| l.contains("TLS")), "{logins:?}");
+}
+
+#[test]
+fn wrong_name_or_untrusted_certificate_is_tempfail() {
+    let pki_ok = pki(&["localhost"]);
+    let other = pki(&["localhost"]);
+    let dovecot = tls_dovecot(&pki_ok);
+    let (imaps, imap) = (dovecot.imaps_port(), dovecot.imap_port());
+    let cases = [
+        // The certificate names localhost, not the address.
+        format!("imaps://127.0.0.1:{imaps}?ca_file={}", ca(&pki_ok.ca_file)),
+        format!("imaps://localhost:{imaps}?ca_file={}&tls_name=imap.example.org", ca(&pki_ok.ca_file)),
+        format!("imap://127.0.0.1:{imap}?starttls&ca_file={}", ca(&pki_ok.ca_file)),
+        // Signed by a CA nobody told us to trust.
+        format!("imaps://localhost:{imaps}?ca_file={}", ca(&other.ca_file)),
+        format!("imap://localhost:{imap}?starttls&ca_file={}", ca(&other.ca_file)),
+        // The system's roots do not include the test CA either.
+        format!("imaps://localhost:{imaps}"),
+    ];
+    for option in cases {
+        let daemon = rimap(Target::Ours, &option);
+        assert_tempfail(&daemon, "joe", "secret");
+        assert!(daemon.log().contains("TLS handshake failed"), "{option}: {}", daemon.log());
+    }
+    // No password ever reached the server.
+    assert!(!dovecot.log().contains("Login: user="), "{}", dovecot.log());
+}
+
+/// Side-by-side load run for the report, twice in alternating order against one Dovecot:
+/// `cargo build --release --workspace --bins && cargo test --release -p saslauthd-tests --test
+/// rimap -- --ignored --nocapture rimap_benchmark`.
+#[test]
+#[ignore = "a 4 x 10 s benchmark, run by hand"]
+fn rimap_benchmark() {
+    let dovecot = Dovecot::builder().user("user1", "pw1").start();
+    let option = format!("127.0.0.1/{}", dovecot.imap_port());
+    let mut results: Vec<(Target, f64, f64)> = Vec::new();
+    for target in [Target::Ours, Target::Cyrus, Target::Cyrus, Target::Ours] {
+        let daemon = Daemon::builder(target).mech("rimap", Some(&option)).threads(5).start();
+        let mut cmd = Command::new(Target::Ours.testsaslauthd());
+        cmd.arg("-f").arg(daemon.socket()).args(["-u", "user1", "-p", "pw1", "-s", SERVICE]).args([
+            "--load",
+            "--concurrency",
+            "16",
+            "--duration",
+            "10",
+        ]);
+        let done = run_with_deadline(&mut cmd, Duration::from_secs(60));
+        println!("{target:?} ({}): {:?}\n{}{}", daemon.log().lines().count(), cmd, done.stdout, done.stderr);
+        let field = |name: &str| -> f64 {
+            let key = format!("{name}=");
+            let value = done.stdout.split_whitespace().find_map(|w| w.strip_prefix(&key));
+            value.and_then(|v| v.parse().ok()).unwrap_or(f64::NAN)
+        };
+        assert_eq!(field("fail"), 0.0, "{}", done.stdout);
+        results.push((target, field("rps"), field("p99_ms")));
+    }
+    let mean = |t: Target, pick: fn(&(Target, f64, f64)) -> f64| {
+        let v: Vec<f64> = results.iter().filter(|r| r.0 == t).map(pick).collect();
+        v.iter().sum::<f64>() / v.len() as f64
+    };
+    let (rps_ours, rps_cyrus) = (mean(Target::Ours, |r| r.1), mean(Target::Cyrus, |r| r.1));
+    let (p99_ours, p99_cyrus) = (mean(Target::Ours, |r| r.2), mean(Target::Cyrus, |r| r.2));
+    println!(
+        "mean rps ours={rps_ours:.1} cyrus={rps_cyrus:.1} (x{:.2}); mean p99_ms ours={p99_ours:.2} cyrus={p99_cyrus:.2} (x{:.2})",
+        rps_ours / rps_cyrus,
+        p99_ours / p99_cyrus
+    );
+}
