@@ -12,6 +12,7 @@ pub mod outcome;
 pub mod pam;
 pub mod passwd_file;
 pub mod shadow;
+pub mod sql;
 pub mod verifier;
 mod watched_file;
 

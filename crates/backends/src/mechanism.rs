@@ -13,11 +13,14 @@ pub enum Mechanism {
     Pam,
     /// `shadow`: the shadow(5) entry from NSS, or from a shadow-format file named by `-O`.
     Shadow,
+    /// `sql`: the stored hash from MySQL/MariaDB, PostgreSQL or SQLite; `-O` names its config file.
+    Sql,
 }
 
 impl Mechanism {
     /// Every mechanism, in the order `-v` lists them.
-    pub const ALL: [Mechanism; 3] = [Mechanism::PasswdFile, Mechanism::Pam, Mechanism::Shadow];
+    pub const ALL: [Mechanism; 4] =
+        [Mechanism::PasswdFile, Mechanism::Pam, Mechanism::Shadow, Mechanism::Sql];
 
     /// The `-a` name.
     pub fn name(self) -> &'static str {
@@ -25,6 +28,7 @@ impl Mechanism {
             Mechanism::PasswdFile => "passwd-file",
             Mechanism::Pam => "pam",
             Mechanism::Shadow => "shadow",
+            Mechanism::Sql => "sql",
         }
     }
 
@@ -72,5 +76,6 @@ pub fn build(mechanism: Mechanism, options: &MechanismOptions) -> Result<Arc<dyn
         Mechanism::PasswdFile => Arc::new(crate::passwd_file::PasswdFile::new(options)?),
         Mechanism::Pam => Arc::new(crate::pam::Pam::new(options)),
         Mechanism::Shadow => Arc::new(crate::shadow::Shadow::new(options)?),
+        Mechanism::Sql => Arc::new(crate::sql::Sql::new(options)?),
     })
 }
