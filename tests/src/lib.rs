@@ -8,6 +8,7 @@
 
 pub mod bins;
 pub mod daemon;
+pub mod mariadb;
 pub mod pam;
 pub mod postfix;
 pub mod pwdfile;

@@ -17,31 +17,38 @@ use crate::{
 };
 use config::{DefaultScheme, SqlConfig};
 use engine::{Found, ServerPool};
-use query::{MacroValues, Query};
+use query::MacroValues;
 use std::path::Path;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::sync::{Mutex, OnceLock};
+use std::time::Instant;
 use zeroize::Zeroizing;
 
 /// The `sql` verifier.
 pub struct Sql {
     servers: Vec<Server>,
-    select: Query,
-    scheme: DefaultScheme,
-    timeout: Duration,
-    retry_interval: Duration,
-    default_realm: String,
+    config: SqlConfig,
     pool: BlockingPool,
 }
 
 /// One server and when it last failed.
 struct Server {
     label: String,
-    pool: ServerPool,
+    host: Option<config::Host>,
+    /// Built on first use: sqlx pools need the Tokio runtime, which the daemon starts only
+    /// after the mechanism is built (and after daemonizing).
+    pool: OnceLock<ServerPool>,
     down_until: Mutex<Option<Instant>>,
 }
 
 impl Server {
+    fn new(label: String, host: Option<config::Host>) -> Self {
+        Server { label, host, pool: OnceLock::new(), down_until: Mutex::new(None) }
+    }
+
+    fn pool(&self, config: &SqlConfig) -> &ServerPool {
+        self.pool.get_or_init(|| ServerPool::new(config, self.host.as_ref()))
+    }
+
     fn is_down(&self, now: Instant) -> bool {
         self.down_until.lock().map(|d| d.is_some_and(|until| until > now)).unwrap_or(false)
     }
@@ -73,38 +80,19 @@ impl Sql {
     /// Build from a checked configuration.
     pub fn from_config(config: SqlConfig, pool: BlockingPool) -> Self {
         let servers = if config.hosts.is_empty() {
-            vec![Server {
-                label: config.database.clone(),
-                pool: ServerPool::new(&config, None),
-                down_until: Mutex::new(None),
-            }]
+            vec![Server::new(config.database.clone(), None)]
         } else {
-            config
-                .hosts
-                .iter()
-                .map(|h| Server {
-                    label: h.to_string(),
-                    pool: ServerPool::new(&config, Some(h)),
-                    down_until: Mutex::new(None),
-                })
-                .collect()
+            config.hosts.iter().map(|h| Server::new(h.to_string(), Some(h.clone()))).collect()
         };
-        Sql {
-            servers,
-            select: config.select,
-            scheme: config.scheme,
-            timeout: config.timeout,
-            retry_interval: config.retry_interval,
-            default_realm: config.default_realm,
-            pool,
-        }
+        Sql { servers, config, pool }
     }
 
     /// The stored value for `creds`, from the first server that answers.
     async fn lookup(&self, creds: &Credentials) -> Result<Found, String> {
-        let realm = if creds.realm.is_empty() { &self.default_realm } else { &creds.realm };
+        let c = &self.config;
+        let realm = if creds.realm.is_empty() { &c.default_realm } else { &creds.realm };
         let params =
-            self.select.bind_values(&MacroValues { login: &creds.login, realm, service: &creds.service });
+            c.select.bind_values(&MacroValues { login: &creds.login, realm, service: &creds.service });
         let now = Instant::now();
         // Servers that failed recently go last, so that when all are down each is still tried
         // (that is how a recovered server is noticed) but a live one is never kept waiting.
@@ -112,17 +100,17 @@ impl Sql {
         let mut last_error = String::from("no server");
         for server in up.into_iter().chain(down) {
             let result =
-                tokio::time::timeout(self.timeout, server.pool.lookup(self.select.sql(), &params)).await;
+                tokio::time::timeout(c.timeout, server.pool(c).lookup(c.select.sql(), &params)).await;
             match result {
                 Ok(Ok(found)) => {
                     server.mark(None);
                     return Ok(found);
                 }
                 Ok(Err(e)) => last_error = format!("{}: {e}", server.label),
-                Err(_) => last_error = format!("{}: no answer within {:?}", server.label, self.timeout),
+                Err(_) => last_error = format!("{}: no answer within {:?}", server.label, c.timeout),
             }
             tracing::warn!(server = %server.label, "sql lookup failed: {last_error}");
-            server.mark(Some(Instant::now() + self.retry_interval));
+            server.mark(Some(Instant::now() + c.retry_interval));
         }
         Err(last_error)
     }
@@ -145,7 +133,7 @@ impl Verifier for Sql {
                 Err(e) => return Outcome::Unavailable(e),
             };
             let password = creds.password.clone();
-            let scheme = self.scheme;
+            let scheme = self.config.scheme;
             let checked = self.pool.run(move || check(scheme, &password, &stored)).await;
             match checked {
                 Ok(Ok(Checked { matched, scheme })) => {
