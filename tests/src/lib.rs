@@ -9,6 +9,7 @@
 pub mod bins;
 pub mod daemon;
 pub mod dovecot;
+pub mod mariadb;
 pub mod pam;
 pub mod postfix;
 pub mod proc;

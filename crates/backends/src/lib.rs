@@ -14,6 +14,7 @@ pub mod pam;
 pub mod passwd_file;
 pub mod rimap;
 pub mod shadow;
+pub mod sql;
 pub mod verifier;
 mod watched_file;
 

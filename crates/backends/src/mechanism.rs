@@ -18,12 +18,20 @@ pub enum Mechanism {
     Ldap,
     /// `rimap`: `LOGIN` at a remote IMAP server (`-O host[/port]` or an `imap[s]://` URL).
     Rimap,
+    /// `sql`: the stored hash from MySQL/MariaDB, PostgreSQL or SQLite; `-O` names its config file.
+    Sql,
 }
 
 impl Mechanism {
     /// Every mechanism, in the order `-v` lists them.
-    pub const ALL: [Mechanism; 5] =
-        [Mechanism::PasswdFile, Mechanism::Pam, Mechanism::Shadow, Mechanism::Rimap, Mechanism::Ldap];
+    pub const ALL: [Mechanism; 6] = [
+        Mechanism::PasswdFile,
+        Mechanism::Pam,
+        Mechanism::Shadow,
+        Mechanism::Rimap,
+        Mechanism::Ldap,
+        Mechanism::Sql,
+    ];
 
     /// The `-a` name.
     pub fn name(self) -> &'static str {
@@ -33,6 +41,7 @@ impl Mechanism {
             Mechanism::Shadow => "shadow",
             Mechanism::Ldap => "ldap",
             Mechanism::Rimap => "rimap",
+            Mechanism::Sql => "sql",
         }
     }
 
@@ -83,5 +92,6 @@ pub fn build(mechanism: Mechanism, options: &MechanismOptions) -> Result<Arc<dyn
         Mechanism::Shadow => Arc::new(crate::shadow::Shadow::new(options)?),
         Mechanism::Ldap => Arc::new(crate::ldap::Ldap::new(options)?),
         Mechanism::Rimap => Arc::new(crate::rimap::Rimap::new(options)?),
+        Mechanism::Sql => Arc::new(crate::sql::Sql::new(options)?),
     })
 }

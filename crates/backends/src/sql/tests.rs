@@ -1,0 +1,130 @@
+//! The `sql` verifier against a real SQLite file: hashes, filtering, injection, missing database.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use super::*;
+use sqlx::sqlite::{SqliteConnectOptions, SqlitePool};
+
+/// `mkpasswd -m md5crypt secret1`, `-m sha512crypt secret2`, `-m bcrypt secret3`.
+const MD5: &str = "$1$d69nryKN$MnEVTchnqLJfuwldvNqy8.";
+const SHA512: &str = "$6$AKCtJMJgz27BhzHh$cpTElqLKaAQtSneVkoc/ltyYbj.xaFgy2riFontIulKUCbz/gBuSSOliI5c3IB7Bjnbjp9Q9Vwc97CeDf6IiK0";
+const BCRYPT: &str = "$2b$05$qYbQqR1ARrdl3P72jKEn2.y.7KehxJNdI9nGba52MFvZ2kBtq64Je";
+
+/// The HOWTO's `mailbox` table (postfixadmin's columns that matter here).
+async fn mailbox_db(path: &Path) {
+    let pool = SqlitePool::connect_with(SqliteConnectOptions::new().filename(path).create_if_missing(true))
+        .await
+        .unwrap();
+    sqlx::query("CREATE TABLE mailbox (username TEXT, password TEXT, active INTEGER)")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let rows: &[(&str, Option<&str>, i64)] = &[
+        ("md5@example.org", Some(MD5), 1),
+        ("sha@example.org", Some(SHA512), 1),
+        ("bcrypt@example.org", Some(BCRYPT), 1),
+        ("off@example.org", Some(MD5), 0),
+        ("plain@example.org", Some("cleartext"), 1),
+        ("braced@example.org", Some("{PLAIN}braced"), 1),
+        ("null@example.org", None, 1),
+        ("twice@example.org", Some(MD5), 1),
+        ("twice@example.org", Some(MD5), 1),
+        ("a%b_c\\d@example.org", Some(MD5), 1),
+    ];
+    for (user, pw, active) in rows {
+        sqlx::query("INSERT INTO mailbox VALUES (?, ?, ?)")
+            .bind(user)
+            .bind(pw)
+            .bind(active)
+            .execute(&pool)
+            .await
+            .unwrap();
+    }
+    pool.close().await;
+}
+
+fn sql(dir: &Path, extra: &str) -> Sql {
+    let text = format!(
+        "sql_engine: sqlite\nsql_database: {}\n\
+         sql_select: SELECT password FROM mailbox WHERE username = '%u@%r' AND active = 1\n{extra}",
+        dir.join("mail.db").display()
+    );
+    let conf = ConfFile::parse(Path::new("sql.conf"), &text).unwrap();
+    Sql::from_config(SqlConfig::from_conf(&conf).unwrap(), BlockingPool::new(2))
+}
+
+fn creds(login: &str, password: &str) -> Credentials {
+    Credentials {
+        login: login.into(),
+        password: Zeroizing::new(password.as_bytes().to_vec()),
+        service: "smtp".into(),
+        realm: "example.org".into(),
+        client_addr: None,
+    }
+}
+
+#[tokio::test]
+async fn sqlite_hashes_filters_and_injection() {
+    let dir = tempfile::tempdir().unwrap();
+    mailbox_db(&dir.path().join("mail.db")).await;
+    let v = sql(dir.path(), "");
+    let check = |login: &'static str, pw: &'static str| {
+        let v = &v;
+        async move { v.verify(&creds(login, pw)).await }
+    };
+    assert_eq!(check("md5", "secret1").await, Outcome::Ok);
+    assert_eq!(check("sha", "secret2").await, Outcome::Ok);
+    assert_eq!(check("bcrypt", "secret3").await, Outcome::Ok);
+    assert_eq!(check("md5", "secret2").await, Outcome::No(Reject::IncorrectPassword));
+    assert_eq!(
+        check("off", "secret1").await,
+        Outcome::No(Reject::InvalidUsername),
+        "inactive filtered by the query"
+    );
+    assert_eq!(check("nobody", "x").await, Outcome::No(Reject::InvalidUsername));
+    assert_eq!(check("null", "").await, Outcome::No(Reject::IncorrectPassword));
+    assert_eq!(check("twice", "secret1").await, Outcome::No(Reject::IncorrectPassword), "several rows");
+    assert_eq!(check("braced", "braced").await, Outcome::Ok);
+    // Cleartext needs sql_password_scheme: plain; under crypt it is an unusable hash.
+    assert_eq!(check("plain", "cleartext").await, Outcome::No(Reject::IncorrectPassword));
+    // Injection attempts are values, not SQL; LIKE wildcards mean nothing to `=`.
+    assert_eq!(check("x' OR '1'='1", "secret1").await, Outcome::No(Reject::InvalidUsername));
+    assert_eq!(check("md5@example.org' --", "secret1").await, Outcome::No(Reject::InvalidUsername));
+    assert_eq!(check("%", "secret1").await, Outcome::No(Reject::InvalidUsername));
+    assert_eq!(check("md_", "secret1").await, Outcome::No(Reject::InvalidUsername));
+    assert_eq!(check("a%b_c\\d", "secret1").await, Outcome::Ok, "odd characters match only themselves");
+}
+
+#[tokio::test]
+async fn plain_scheme_reads_unprefixed_values_as_cleartext() {
+    let dir = tempfile::tempdir().unwrap();
+    mailbox_db(&dir.path().join("mail.db")).await;
+    let v = sql(dir.path(), "sql_password_scheme: plain\n");
+    assert_eq!(v.verify(&creds("plain", "cleartext")).await, Outcome::Ok);
+    assert_eq!(v.verify(&creds("plain", "cleartex")).await, Outcome::No(Reject::IncorrectPassword));
+    assert_eq!(v.verify(&creds("braced", "braced")).await, Outcome::Ok);
+}
+
+#[tokio::test]
+async fn missing_database_is_a_tempfail_then_recovers() {
+    let dir = tempfile::tempdir().unwrap();
+    let v = sql(dir.path(), "sql_connect_timeout: 0.3\nsql_retry_interval: 0.1\n");
+    assert!(matches!(v.verify(&creds("md5", "secret1")).await, Outcome::Unavailable(_)));
+    assert!(!dir.path().join("mail.db").exists(), "never created");
+    mailbox_db(&dir.path().join("mail.db")).await;
+    assert_eq!(v.verify(&creds("md5", "secret1")).await, Outcome::Ok);
+}
+
+#[test]
+fn new_reports_config_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("sql.conf");
+    std::fs::write(&file, "sql_engine: sqlite\nsql_database: x\nsql_select: SELECT p FROM t WHERE u = %u\n")
+        .unwrap();
+    let options = MechanismOptions {
+        option: Some(file.display().to_string()),
+        pool: BlockingPool::new(1),
+        pam_confdir: None,
+    };
+    let err = Sql::new(&options).err().unwrap().to_string();
+    assert!(err.contains("sql.conf:3: sql_select: macro"), "{err}");
+}
