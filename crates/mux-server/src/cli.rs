@@ -112,6 +112,10 @@ pub struct Cli {
     #[arg(long, value_name = "group", requires = "user")]
     pub group: Option<String>,
 
+    /// Serve OpenMetrics at `host:port` (keep it on loopback) or `unix:/path`.
+    #[arg(long, value_name = "addr")]
+    pub metrics_listen: Option<crate::metrics::Endpoint>,
+
     /// Check the configuration and report on the run directories, then exit (0: no problem).
     #[arg(long)]
     pub check: bool,

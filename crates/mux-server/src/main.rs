@@ -166,6 +166,14 @@ fn start(cli: Cli) -> Result<(), u8> {
             tracing::info!("cache: {} users, timeout {} seconds", c.users, c.ttl.as_secs());
         }
         handle_flush_signals(policy.clone())?;
+        if let Some(endpoint) = cli.metrics_listen.clone() {
+            let metrics = mux_server::metrics::enable();
+            tokio::spawn(async move {
+                if let Err(e) = mux_server::metrics::serve(endpoint, metrics).await {
+                    tracing::error!("metrics endpoint: {e}");
+                }
+            });
+        }
         // Handlers are in place: let pending and future signals through (to this thread; the
         // runtime's workers inherited the block and leave signals to it).
         let _ = handled.thread_unblock();

@@ -59,6 +59,11 @@ impl Policy {
         self
     }
 
+    /// The mechanism name as given to `-a` (a comma list for a chain); the metrics label.
+    pub fn mechanism(&self) -> &str {
+        self.chain.name()
+    }
+
     /// The cache, if enabled (for flushing on a signal).
     pub fn cache(&self) -> Option<&Cache> {
         self.cache.as_ref()

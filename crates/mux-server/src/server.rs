@@ -4,6 +4,7 @@
 
 use crate::connection::{self, Limits, Received};
 use crate::log_safe::LogSafe;
+use crate::metrics::{self, Answer};
 use crate::policy::Policy;
 use crate::reply::Reply;
 use std::future::Future;
@@ -99,8 +100,17 @@ async fn stopped(stop: &mut watch::Receiver<bool>) {
 
 /// One connection, start to end.
 async fn serve(mut stream: UnixStream, policy: &Policy, limits: &Limits) {
+    let started = std::time::Instant::now();
+    let metrics = metrics::get();
+    if let Some(m) = metrics {
+        m.connections().inc();
+    }
+    let mut decided = false;
     let reply = match connection::read_request(&mut stream, limits).await {
-        Received::Request(raw) => policy.decide(raw).await,
+        Received::Request(raw) => {
+            decided = true;
+            policy.decide(raw).await
+        }
         Received::Oversize(field) => {
             tracing::error!("{field} exceeded MAX_REQ_LEN: {}", limits.max_field);
             Some(Reply::FieldTooLong)
@@ -126,6 +136,19 @@ async fn serve(mut stream: UnixStream, policy: &Policy, limits: &Limits) {
             None
         }
     };
+    if let Some(m) = metrics {
+        let answer = match reply {
+            Some(Reply::Ok) => Answer::Ok,
+            Some(Reply::No(_)) => Answer::No,
+            Some(_) => Answer::Refused,
+            None if decided => Answer::Tempfail,
+            None => Answer::Incomplete,
+        };
+        m.observe(policy.mechanism(), answer, started.elapsed());
+    }
     let text = reply.map(Reply::text);
     connection::finish(stream, text.as_deref(), limits).await;
+    if let Some(m) = metrics {
+        m.connections().dec();
+    }
 }

@@ -354,3 +354,42 @@ fn drops_privileges_after_binding() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown user"));
 }
+
+#[test]
+fn metrics_count_what_the_daemon_answered() {
+    let (dir, run, passwd) = setup();
+    let scrape_path = dir.path().join("metrics.sock");
+    let listen = format!("unix:{}", scrape_path.display());
+    let mut child = Foreground(
+        Command::new(BIN)
+            .args(["-a", "passwd-file", "-O", &passwd, "-m", run.to_str().unwrap(), "-f", "--no-penalty"])
+            .args(["--metrics-listen", &listen])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let until = Instant::now() + Duration::from_secs(10);
+    while !(run.join("mux").exists() && scrape_path.exists()) && Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(ask(&run.join("mux"), b"joe", b"pw").as_deref(), Some("OK"));
+    assert_eq!(ask(&run.join("mux"), b"joe", b"bad").as_deref(), Some("NO Incorrect password"));
+    assert_eq!(ask(&run.join("mux"), b"", b"bad").as_deref(), Some("NO NULL login received"));
+    let mut scrape = UnixStream::connect(&scrape_path).unwrap();
+    scrape.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    scrape.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let mut text = String::new();
+    scrape.read_to_string(&mut text).unwrap();
+    assert!(text.starts_with("HTTP/1.1 200 OK"), "{text}");
+    for line in [
+        r#"saslauthd_requests_total{mech="passwd-file",result="ok"} 1"#,
+        r#"saslauthd_requests_total{mech="passwd-file",result="no"} 1"#,
+        r#"saslauthd_requests_total{mech="passwd-file",result="refused"} 1"#,
+        r#"saslauthd_backend_up{mech="passwd-file"} 1"#,
+    ] {
+        assert!(text.contains(line), "missing {line}:\n{text}");
+    }
+    signal(child.0.id() as i32, nix::sys::signal::Signal::SIGTERM);
+    assert!(child.0.wait().unwrap().success());
+}
