@@ -257,3 +257,17 @@ fn every_testsaslauthd_flag_is_in_its_man_page() {
         .collect();
     assert!(missing.is_empty(), "not in man/testsaslauthd.8: {missing:?}");
 }
+
+#[test]
+fn the_example_mechanism_files_pass_the_parsers() {
+    use backends::conf_file::ConfFile;
+    let dir = workspace_root().join("contrib/conf");
+    let ldap = ConfFile::read(&dir.join("ldap.conf")).unwrap();
+    assert!(ldap.unknown_keys(backends::ldap::config::KNOWN_KEYS).next().is_none());
+    let ldap = backends::ldap::config::LdapConfig::from_conf(&ldap).unwrap();
+    assert_eq!(ldap.servers.len(), 2);
+    assert!(ldap.group.is_some());
+    let sql = ConfFile::read(&dir.join("sql.conf")).unwrap();
+    assert!(sql.unknown_keys(backends::sql::config::KEYS).next().is_none());
+    backends::sql::config::SqlConfig::from_conf(&sql).unwrap();
+}
