@@ -279,6 +279,12 @@ fn tells_systemd_when_ready_and_when_stopping() {
     assert_eq!(buf[..n].trim_ascii(), b"READY=1");
     // Ready means serving.
     assert_eq!(ask(&run.join("mux"), b"joe", b"pw").as_deref(), Some("OK"));
+    signal(child.0.id() as i32, nix::sys::signal::Signal::SIGHUP);
+    let n = notify.recv(&mut buf).unwrap();
+    let reloading = String::from_utf8_lossy(&buf[..n]).into_owned();
+    assert!(reloading.starts_with("RELOADING=1\nMONOTONIC_USEC="), "{reloading}");
+    let n = notify.recv(&mut buf).unwrap();
+    assert_eq!(buf[..n].trim_ascii(), b"READY=1", "after the reload");
     signal(child.0.id() as i32, nix::sys::signal::Signal::SIGTERM);
     let n = notify.recv(&mut buf).unwrap();
     assert_eq!(buf[..n].trim_ascii(), b"STOPPING=1");
