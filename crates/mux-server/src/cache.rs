@@ -81,6 +81,21 @@ pub struct Cache {
     users: Mutex<LruCache<Tag, Vec<Entry>>>,
     hits: AtomicU64,
     misses: AtomicU64,
+    evictions: AtomicU64,
+    invalidations: AtomicU64,
+}
+
+/// What the cache did since start (for the metrics endpoint).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CacheStats {
+    /// Lookups answered from the cache.
+    pub hits: u64,
+    /// Lookups that went to the mechanism.
+    pub misses: u64,
+    /// Users dropped, least recently used first, to make room for another.
+    pub evictions: u64,
+    /// Users dropped because the mechanism refused one of their passwords.
+    pub invalidations: u64,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -117,6 +132,8 @@ impl Cache {
             users: Mutex::new(LruCache::unbounded()),
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
+            evictions: AtomicU64::new(0),
+            invalidations: AtomicU64::new(0),
         }
     }
 
@@ -192,7 +209,9 @@ impl Cache {
     /// one now), and remember the failure if a negative TTL is set.
     pub fn store_failure(&self, mech: &str, creds: &Credentials, reject: Reject) {
         let keys = self.keys(mech, creds);
-        self.lock().pop(&keys.user);
+        if self.lock().pop(&keys.user).is_some() {
+            self.invalidations.fetch_add(1, Ordering::Relaxed);
+        }
         if self.config.negative_ttl.is_some_and(|t| !t.is_zero()) {
             self.store(keys, Verdict::No(reject));
         }
@@ -201,8 +220,9 @@ impl Cache {
     fn store(&self, keys: Keys, verdict: Verdict) {
         let entry = Entry { scope: keys.scope, proof: keys.proof, stored: Instant::now(), verdict };
         let mut users = self.lock();
-        if !users.contains(&keys.user) && users.len() >= self.config.users.get() {
-            users.pop_lru();
+        if !users.contains(&keys.user) && users.len() >= self.config.users.get() && users.pop_lru().is_some()
+        {
+            self.evictions.fetch_add(1, Ordering::Relaxed);
         }
         let entries = users.get_or_insert_mut(keys.user, Vec::new);
         entries.retain(|e| !e.scope.matches(&keys.scope) && !e.proof.matches(&keys.proof));
@@ -230,9 +250,14 @@ impl Cache {
         self.len() == 0
     }
 
-    /// (hits, misses) since start.
-    pub fn stats(&self) -> (u64, u64) {
-        (self.hits.load(Ordering::Relaxed), self.misses.load(Ordering::Relaxed))
+    /// Counts since start.
+    pub fn stats(&self) -> CacheStats {
+        CacheStats {
+            hits: self.hits.load(Ordering::Relaxed),
+            misses: self.misses.load(Ordering::Relaxed),
+            evictions: self.evictions.load(Ordering::Relaxed),
+            invalidations: self.invalidations.load(Ordering::Relaxed),
+        }
     }
 }
 
@@ -290,7 +315,7 @@ mod tests {
         assert_eq!(c.lookup("pam", &joe), Lookup::Ok, "hits do not refresh; still inside the TTL");
         tokio::time::advance(Duration::from_secs(1)).await;
         assert_eq!(c.lookup("pam", &joe), Lookup::Miss, "expired at the TTL");
-        assert_eq!(c.stats(), (2, 3));
+        assert_eq!((c.stats().hits, c.stats().misses), (2, 3));
     }
 
     #[test]
@@ -321,6 +346,9 @@ mod tests {
         assert_eq!(c.lookup("pam", &smtp), Lookup::Miss);
         assert_eq!(c.lookup("pam", &imap), Lookup::Miss);
         assert_eq!(c.lookup("pam", &ann), Lookup::Ok);
+        assert_eq!(c.stats().invalidations, 1, "one user dropped");
+        c.store_failure("pam", &creds("joe", "wrong", "smtp", ""), Reject::PamAuth);
+        assert_eq!(c.stats().invalidations, 1, "nothing left to drop");
     }
 
     #[test]
@@ -342,6 +370,8 @@ mod tests {
             }
         }
         assert_eq!(c.len(), 3);
+        // joe stays (used last each round); 10 users passed through the other 2 places.
+        assert_eq!(c.stats().evictions, 8);
         assert!(c.lock().iter().all(|(_, e)| e.len() <= SCOPES_PER_USER));
         assert_eq!(c.lookup("pam", &creds("u9", "pw", "smtp", "")), Lookup::Ok);
         assert_eq!(c.lookup("pam", &creds("u0", "pw", "smtp", "")), Lookup::Miss);

@@ -1,7 +1,8 @@
 //! `saslauthd`: parse the command line, set up the mechanism and the run directory, detach, and
-//! serve until SIGTERM/SIGINT. The start-up order is deliberate: everything that can fail on the
-//! operator's input fails before the fork, with a message on the terminal; the parent exits only
-//! once the socket is bound and the pid file written.
+//! serve until SIGTERM/SIGINT (SIGHUP rebuilds the mechanisms from their files). The start-up
+//! order is deliberate: everything that can fail on the operator's input fails before the fork,
+//! with a message on the terminal; the parent exits only once the socket is bound and the pid
+//! file written.
 
 use backends::{BlockingPool, Mechanism, MechanismOptions, mechanism};
 use clap::Parser;
@@ -67,7 +68,8 @@ fn start(cli: Cli) -> Result<(), u8> {
     let verify_timeout = seconds(cli.verify_timeout, "--verify-timeout")?;
     let max_connections = cli.max_connections as usize;
     let pool_size = if cli.threads == 0 { max_connections } else { cli.threads as usize };
-    let chain = build_chain(&cli, &mechs, pool_size, verify_timeout)?;
+    let spec = ChainSpec::from_cli(&cli, &mechs, pool_size, verify_timeout).map_err(|e| fail(1, e))?;
+    let chain = spec.build().map_err(|e| fail(1, e))?;
     let mut policy = Policy::from_chain(chain, PolicyConfig { join_realm: cli.join_realm, verify_timeout });
     if cli.cache {
         let mut config = CacheConfig::from_cyrus(cli.cache_size, cli.cache_ttl);
@@ -165,9 +167,9 @@ fn start(cli: Cli) -> Result<(), u8> {
             let c = cache.config();
             tracing::info!("cache: {} users, timeout {} seconds", c.users, c.ttl.as_secs());
         }
-        handle_flush_signals(policy.clone())?;
+        handle_signals(policy.clone(), Arc::new(spec))?;
         if let Some(endpoint) = cli.metrics_listen.clone() {
-            let metrics = mux_server::metrics::enable();
+            let metrics = mux_server::metrics::enable(Some(policy.clone()));
             tokio::spawn(async move {
                 if let Err(e) = mux_server::metrics::serve(endpoint, metrics).await {
                     tracing::error!("metrics endpoint: {e}");
@@ -268,43 +270,73 @@ fn parse_chain(list: &str) -> Result<Vec<Mechanism>, u8> {
     Ok(mechs)
 }
 
-/// One verifier per mechanism, each on its own blocking pool of `pool_size` threads so that a
-/// hung mechanism cannot take the threads another needs.
-fn build_chain(cli: &Cli, mechs: &[Mechanism], pool_size: usize, timeout: Duration) -> Result<Chain, u8> {
-    for (name, _) in &cli.mech_option {
-        if !mechs.iter().any(|m| m.name().eq_ignore_ascii_case(name)) {
-            return Err(fail(1, format!("--mech-option for {name}, which is not in -a")));
-        }
-    }
-    let mut chain = Chain::new(cli.chain_continue_on_tempfail);
-    for &mech in mechs {
-        // The last --mech-option for this mechanism, else the last -O (Cyrus: last one wins).
-        let option = cli
-            .mech_option
-            .iter()
-            .rev()
-            .find(|(name, _)| mech.name().eq_ignore_ascii_case(name))
-            .map(|(_, value)| value.clone())
-            .or_else(|| cli.option.last().cloned());
-        let options = MechanismOptions {
-            option,
-            pool: BlockingPool::new(pool_size),
-            pam_confdir: cli.pam_confdir.clone(),
-        };
-        let verifier = mechanism::build(mech, &options)
-            .map_err(|e| fail(1, format!("failed to initialize mechanism {}: {e}", mech.name())))?;
-        chain.push(verifier, cli.mech_concurrency as usize, timeout);
-    }
-    Ok(chain)
+/// Everything needed to build the mechanisms, kept to build them again on SIGHUP.
+struct ChainSpec {
+    /// Each mechanism with its options; the blocking pool is made once and kept across reloads,
+    /// so that a reload never adds threads beyond what the runtime was sized for.
+    links: Vec<(Mechanism, MechanismOptions)>,
+    continue_on_tempfail: bool,
+    concurrency: usize,
+    timeout: Duration,
 }
 
-/// SIGUSR1 empties the credential cache; SIGUSR2 forgets every penalty count.
-fn handle_flush_signals(policy: Arc<Policy>) -> std::io::Result<()> {
+impl ChainSpec {
+    fn from_cli(cli: &Cli, mechs: &[Mechanism], pool_size: usize, timeout: Duration) -> Result<Self, String> {
+        for (name, _) in &cli.mech_option {
+            if !mechs.iter().any(|m| m.name().eq_ignore_ascii_case(name)) {
+                return Err(format!("--mech-option for {name}, which is not in -a"));
+            }
+        }
+        let links = mechs
+            .iter()
+            .map(|&mech| {
+                // The last --mech-option for this mechanism, else the last -O (Cyrus: last one wins).
+                let option = cli
+                    .mech_option
+                    .iter()
+                    .rev()
+                    .find(|(name, _)| mech.name().eq_ignore_ascii_case(name))
+                    .map(|(_, value)| value.clone())
+                    .or_else(|| cli.option.last().cloned());
+                let options = MechanismOptions {
+                    option,
+                    pool: BlockingPool::new(pool_size),
+                    pam_confdir: cli.pam_confdir.clone(),
+                };
+                (mech, options)
+            })
+            .collect();
+        Ok(Self {
+            links,
+            continue_on_tempfail: cli.chain_continue_on_tempfail,
+            concurrency: cli.mech_concurrency as usize,
+            timeout,
+        })
+    }
+
+    /// One verifier per mechanism, each on its own blocking pool so that a hung mechanism cannot
+    /// take the threads another needs. Reads the mechanisms' files (ldap, sql) anew.
+    fn build(&self) -> Result<Chain, String> {
+        let mut chain = Chain::new(self.continue_on_tempfail);
+        for (mech, options) in &self.links {
+            let verifier = mechanism::build(*mech, options)
+                .map_err(|e| format!("failed to initialize mechanism {}: {e}", mech.name()))?;
+            chain.push(verifier, self.concurrency, self.timeout);
+        }
+        Ok(chain)
+    }
+}
+
+/// SIGHUP rebuilds the mechanisms from their configuration; SIGUSR1 empties the credential
+/// cache; SIGUSR2 forgets every penalty count.
+fn handle_signals(policy: Arc<Policy>, spec: Arc<ChainSpec>) -> std::io::Result<()> {
+    let mut hup = signal(SignalKind::hangup())?;
     let mut usr1 = signal(SignalKind::user_defined1())?;
     let mut usr2 = signal(SignalKind::user_defined2())?;
     tokio::spawn(async move {
         loop {
             tokio::select! {
+                Some(()) = hup.recv() => reload(&policy, &spec).await,
                 Some(()) = usr1.recv() => match policy.cache() {
                     Some(cache) => tracing::info!("SIGUSR1: cache flushed ({} users)", cache.flush()),
                     None => tracing::info!("SIGUSR1: no cache to flush (-c not given)"),
@@ -338,17 +370,31 @@ fn handled_signals() -> nix::sys::signal::SigSet {
     [Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP, Signal::SIGUSR1, Signal::SIGUSR2].into_iter().collect()
 }
 
-/// Resolves on SIGTERM or SIGINT. SIGHUP is logged and otherwise ignored, as Cyrus ignores it
-/// (Debian's `reload` sends it).
+/// Build the mechanisms again and put them in force; on any error keep the running ones. The
+/// sockets are untouched and requests in progress finish with the mechanisms they started with.
+async fn reload(policy: &Policy, spec: &Arc<ChainSpec>) {
+    tracing::info!("SIGHUP received: reloading the configuration");
+    let mut reloading = vec![NotifyState::Reloading];
+    reloading.extend(NotifyState::monotonic_usec_now().ok());
+    if let Err(e) = sd_notify::notify(&reloading) {
+        tracing::warn!("sd_notify: {e}");
+    }
+    // Building reads files and may resolve names: off the async workers.
+    let spec = spec.clone();
+    let built = tokio::task::spawn_blocking(move || spec.build())
+        .await
+        .unwrap_or_else(|e| Err(format!("the reload task failed: {e}")));
+    match built.and_then(|chain| policy.replace_chain(chain)) {
+        Ok(()) => tracing::info!("SIGHUP: configuration reloaded ({})", policy.mechanism()),
+        Err(e) => tracing::error!("SIGHUP: configuration not reloaded, the previous one stays in force: {e}"),
+    }
+    inherited::notify(NotifyState::Ready);
+}
+
+/// Resolves on SIGTERM or SIGINT.
 fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
-    let mut hup = signal(SignalKind::hangup())?;
-    tokio::spawn(async move {
-        while hup.recv().await.is_some() {
-            tracing::info!("SIGHUP received: nothing to reload yet, still serving");
-        }
-    });
     Ok(async move {
         tokio::select! {
             _ = term.recv() => tracing::info!("SIGTERM received, shutting down"),

@@ -5,14 +5,20 @@
 //! hand-written: one read-only, single-path responder does not justify an HTTP stack (hyper and
 //! friends would double the dependency tree of a security-sensitive daemon). It belongs on
 //! loopback or a UNIX socket; it shows counts and timings, never user names or passwords.
+//!
+//! The cache's and the penalties' counters live in those tables (plain atomics the request path
+//! updates anyway) and are read at each scrape, so turning metrics on adds nothing to a request.
 
-use prometheus_client::encoding::EncodeLabelSet;
-use prometheus_client::metrics::counter::Counter;
+use crate::policy::Policy;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
+use prometheus_client::metrics::MetricType;
+use prometheus_client::metrics::counter::{ConstCounter, Counter};
 use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
@@ -65,9 +71,16 @@ pub struct Metrics {
 
 static METRICS: OnceLock<Metrics> = OnceLock::new();
 
-/// Turn metrics on (once, at start-up) and return them.
-pub fn enable() -> &'static Metrics {
-    METRICS.get_or_init(Metrics::new)
+/// Turn metrics on (once, at start-up) and return them; `policy`'s cache and penalty counters
+/// are read at each scrape.
+pub fn enable(policy: Option<Arc<Policy>>) -> &'static Metrics {
+    METRICS.get_or_init(|| {
+        let mut metrics = Metrics::new();
+        if let Some(policy) = policy {
+            metrics.registry.register_collector(Box::new(PolicyCollector(policy)));
+        }
+        metrics
+    })
 }
 
 /// The metrics, if `--metrics-listen` turned them on; recording is skipped otherwise.
@@ -122,6 +135,78 @@ impl Metrics {
             text = "# EOF\n".to_owned();
         }
         text
+    }
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TableLabels {
+    table: &'static str,
+}
+
+/// Reads the cache's and the penalties' counters at scrape time.
+struct PolicyCollector(Arc<Policy>);
+
+impl std::fmt::Debug for PolicyCollector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("PolicyCollector").field(&self.0.mechanism()).finish()
+    }
+}
+
+fn encode_counter(encoder: &mut DescriptorEncoder, name: &str, help: &str, value: u64) -> std::fmt::Result {
+    let counter = ConstCounter::new(value);
+    counter.encode(encoder.encode_descriptor(name, help, None, counter.metric_type())?)
+}
+
+fn encode_gauge(encoder: &mut DescriptorEncoder, name: &str, help: &str, value: usize) -> std::fmt::Result {
+    let gauge = ConstGauge::new(gauge_value(value));
+    gauge.encode(encoder.encode_descriptor(name, help, None, gauge.metric_type())?)
+}
+
+fn gauge_value(n: usize) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+impl Collector for PolicyCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> std::fmt::Result {
+        if let Some(cache) = self.0.cache() {
+            let stats = cache.stats();
+            let e = &mut encoder;
+            encode_counter(e, "cache_hits", "Requests answered from the credential cache.", stats.hits)?;
+            encode_counter(e, "cache_misses", "Requests the cache could not answer.", stats.misses)?;
+            encode_counter(
+                e,
+                "cache_evictions",
+                "Users dropped from the full cache to make room.",
+                stats.evictions,
+            )?;
+            encode_counter(
+                e,
+                "cache_invalidations",
+                "Users dropped from the cache after a refused password.",
+                stats.invalidations,
+            )?;
+            encode_gauge(e, "cache_users", "Users in the credential cache.", cache.len())?;
+        }
+        if let Some(penalties) = self.0.penalties() {
+            let e = &mut encoder;
+            encode_counter(
+                e,
+                "penalty_delayed",
+                "NO replies held back by a brute-force penalty.",
+                penalties.delayed(),
+            )?;
+            let (users, addrs) = penalties.sizes();
+            let mut family = e.encode_descriptor(
+                "penalty_entries",
+                "Users and client addresses whose failures are counted.",
+                None,
+                MetricType::Gauge,
+            )?;
+            for (table, n) in [("user", users), ("address", addrs)] {
+                ConstGauge::new(gauge_value(n)).encode(family.encode_family(&TableLabels { table })?)?;
+            }
+        }
+        Ok(())
     }
 }
 

@@ -15,6 +15,7 @@ use lru::LruCache;
 use std::net::IpAddr;
 use std::num::NonZeroUsize;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -55,6 +56,7 @@ pub struct Penalties {
     config: PenaltyConfig,
     users: Mutex<LruCache<[u8; 16], Record>>,
     addrs: Mutex<LruCache<IpAddr, Record>>,
+    delayed: AtomicU64,
 }
 
 #[derive(Debug)]
@@ -69,7 +71,7 @@ impl Penalties {
     pub fn new(keyer: Keyer, config: PenaltyConfig) -> Self {
         // Bounded in `bump`, not by lru, which would allocate `entries` slots up front.
         let (users, addrs) = (LruCache::unbounded(), LruCache::unbounded());
-        Self { keyer, config, users: Mutex::new(users), addrs: Mutex::new(addrs) }
+        Self { keyer, config, users: Mutex::new(users), addrs: Mutex::new(addrs), delayed: AtomicU64::new(0) }
     }
 
     fn user_key(&self, creds: &Credentials) -> [u8; 16] {
@@ -90,7 +92,11 @@ impl Penalties {
             .short();
         let by_user = self.bump(&self.users, self.user_key(creds), guess, now);
         let by_addr = addr.map_or(0, |a| self.bump(&self.addrs, a, guess, now));
-        self.delay(by_user.max(by_addr))
+        let delay = self.delay(by_user.max(by_addr));
+        if !delay.is_zero() {
+            self.delayed.fetch_add(1, Ordering::Relaxed);
+        }
+        delay
     }
 
     /// A success: the user's count starts again. The address's does not, or an attacker with
@@ -116,7 +122,18 @@ impl Penalties {
 
     /// Records held (users + addresses).
     pub fn len(&self) -> usize {
-        lock(&self.users).len() + lock(&self.addrs).len()
+        let (users, addrs) = self.sizes();
+        users + addrs
+    }
+
+    /// Records held: (users, client addresses).
+    pub fn sizes(&self) -> (usize, usize) {
+        (lock(&self.users).len(), lock(&self.addrs).len())
+    }
+
+    /// Failures whose `NO` was held back, since start.
+    pub fn delayed(&self) -> u64 {
+        self.delayed.load(Ordering::Relaxed)
     }
 
     /// Whether no failure is counted.
@@ -253,6 +270,7 @@ mod tests {
         assert!(p.is_empty());
         assert_eq!(p.failure(&creds("joe", "x", Some("192.0.2.1;25"))), s(2));
         assert_eq!(p.failure(&creds("joe", "y", None)), s(4));
+        assert_eq!(p.delayed(), 2, "exempt failures are not delayed");
     }
 
     #[tokio::test(start_paused = true)]
@@ -273,7 +291,7 @@ mod tests {
         for i in 0..100 {
             p.failure(&creds(&format!("u{i}"), "pw", Some(&format!("192.0.2.{i};1"))));
         }
-        assert_eq!(p.len(), 10);
+        assert_eq!(p.sizes(), (5, 5));
         assert_eq!(p.forget(), 10);
         assert!(p.is_empty());
     }

@@ -6,6 +6,9 @@
 //! `OK` is cached and resets the user's penalty; its `NO` evicts the user's cache entries and is
 //! held back by the penalty delay, counted from when the request arrived (so a PAM failure
 //! delay already served counts towards it); a tempfail closes the connection without a reply.
+//!
+//! The chain can be replaced while requests are in flight (SIGHUP): each request takes the chain
+//! in force when it starts and finishes with it.
 
 use crate::cache::{Cache, Lookup};
 use crate::chain::{Chain, Decision};
@@ -14,7 +17,7 @@ use crate::log_safe::LogSafe;
 use crate::penalty::Penalties;
 use crate::reply::Reply;
 use backends::{Credentials, Outcome, Verifier};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -30,7 +33,10 @@ pub struct PolicyConfig {
 
 /// Decides requests.
 pub struct Policy {
-    chain: Chain,
+    /// The mechanisms, swapped whole on a reload.
+    chain: RwLock<Arc<Chain>>,
+    /// The chain's name, fixed for the daemon's life: the cache's scope and the metrics label.
+    name: String,
     config: PolicyConfig,
     cache: Option<Cache>,
     penalties: Option<Penalties>,
@@ -44,7 +50,8 @@ impl Policy {
 
     /// A policy in front of `chain`, with no cache and no penalties.
     pub fn from_chain(chain: Chain, config: PolicyConfig) -> Self {
-        Self { chain, config, cache: None, penalties: None }
+        let name = chain.name().to_owned();
+        Self { chain: RwLock::new(Arc::new(chain)), name, config, cache: None, penalties: None }
     }
 
     /// Add the credential cache.
@@ -61,7 +68,26 @@ impl Policy {
 
     /// The mechanism name as given to `-a` (a comma list for a chain); the metrics label.
     pub fn mechanism(&self) -> &str {
-        self.chain.name()
+        &self.name
+    }
+
+    /// Put `chain` in force for requests that start from now on (requests in progress finish
+    /// with the chain they started with) and empty the cache, whose successes the old chain
+    /// decided. A chain of other mechanisms is refused: names scope the cache and the metrics.
+    pub fn replace_chain(&self, chain: Chain) -> Result<(), String> {
+        if chain.name() != self.name {
+            return Err(format!("mechanisms {} are not the running {}", chain.name(), self.name));
+        }
+        *self.chain.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(chain);
+        if let Some(cache) = &self.cache {
+            cache.flush();
+        }
+        Ok(())
+    }
+
+    fn current_chain(&self) -> Arc<Chain> {
+        // A poisoned lock still holds a whole chain: a swap is a single assignment.
+        self.chain.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
     }
 
     /// The cache, if enabled (for flushing on a signal).
@@ -77,7 +103,8 @@ impl Policy {
     /// The reply for `raw`, or `None` for a tempfail (close without reply).
     pub async fn decide(&self, raw: RawRequest) -> Option<Reply> {
         let arrived = Instant::now();
-        let chain_name = self.chain.name();
+        let chain = self.current_chain();
+        let chain_name = self.name.as_str();
         // Cyrus checks these only after all fields were read (reference §1.3).
         if raw.login.is_empty() {
             tracing::error!("NULL login received");
@@ -103,7 +130,7 @@ impl Policy {
             Lookup::Ok => (Outcome::Ok, chain_name, true),
             Lookup::No(reject) => (Outcome::No(reject), chain_name, true),
             Lookup::Miss => {
-                let Decision { outcome, mech } = self.chain.decide(&creds).await;
+                let Decision { outcome, mech } = chain.decide(&creds).await;
                 (outcome, mech, false)
             }
         };
@@ -120,7 +147,11 @@ impl Policy {
                 if let Some(penalties) = &self.penalties {
                     penalties.success(&creds);
                 }
-                if let Some(cache) = self.cache.as_ref().filter(|_| !from_cache) {
+                // A success decided by a chain replaced meanwhile must not outlive the reload's
+                // cache flush.
+                if let Some(cache) =
+                    self.cache.as_ref().filter(|_| !from_cache && Arc::ptr_eq(&chain, &self.current_chain()))
+                {
                     cache.store_success(chain_name, &creds);
                 }
                 tracing::debug!(
@@ -264,6 +295,43 @@ mod tests {
         assert_eq!(p.decide(raw(b"a", b"b", b"")).await, Some(Reply::No(Reject::PamAuth)));
         let (p, _) = policy(Outcome::Unavailable("down".into()), false, Duration::ZERO);
         assert_eq!(p.decide(raw(b"a", b"b", b"")).await, None);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_replaced_chain_serves_new_requests_while_started_ones_finish() {
+        use crate::cache::{Cache, CacheConfig};
+        use crate::secret::Keyer;
+        let (p, old) = policy(Outcome::Ok, false, Duration::from_secs(1));
+        let p = Arc::new(
+            p.with_cache(Cache::new(Keyer::from_key(b"k").unwrap(), CacheConfig::from_cyrus(None, None))),
+        );
+        p.decide(raw(b"ann", b"pw", b"")).await;
+        assert_eq!(p.cache().unwrap().len(), 1);
+        let started = tokio::spawn({
+            let p = p.clone();
+            async move { p.decide(raw(b"joe", b"pw", b"")).await }
+        });
+        tokio::task::yield_now().await;
+        let new = Arc::new(Scripted {
+            answer: Outcome::No(Reject::PamAuth),
+            seen: Mutex::new(Vec::new()),
+            delay: Duration::ZERO,
+        });
+        p.replace_chain(Chain::single(new.clone(), Duration::from_secs(30))).unwrap();
+        assert!(p.cache().unwrap().is_empty(), "the old chain's successes are forgotten");
+        assert_eq!(
+            started.await.unwrap(),
+            Some(Reply::Ok),
+            "the started request finishes with the old chain"
+        );
+        assert!(p.cache().unwrap().is_empty(), "and its success is not cached for the new one");
+        assert_eq!(p.decide(raw(b"ann", b"pw", b"")).await, Some(Reply::No(Reject::PamAuth)));
+        assert_eq!((old.seen.lock().unwrap().len(), new.seen.lock().unwrap().len()), (2, 1));
+
+        let mut two = Chain::new(false);
+        two.push(new.clone(), 1, Duration::from_secs(1));
+        two.push(new, 1, Duration::from_secs(1));
+        assert!(p.replace_chain(two).is_err(), "other mechanisms than -a named are refused");
     }
 
     #[tokio::test(start_paused = true)]

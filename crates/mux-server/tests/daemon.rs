@@ -23,14 +23,27 @@ fn setup() -> (tempfile::TempDir, PathBuf, String) {
 }
 
 fn ask(socket: &Path, login: &[u8], password: &[u8]) -> Option<String> {
+    ask_fields(socket, &[login, password, b"imap", b""])
+}
+
+/// Send `fields` as one request and read the reply (None: closed without one).
+fn ask_fields(socket: &Path, fields: &[&[u8]]) -> Option<String> {
     let mut stream = UnixStream::connect(socket).unwrap();
-    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    stream.write_all(&wire(fields)).unwrap();
+    reply(stream)
+}
+
+fn wire(fields: &[&[u8]]) -> Vec<u8> {
     let mut wire = Vec::new();
-    for field in [login, password, b"imap", b""] {
+    for field in fields {
         wire.extend_from_slice(&(field.len() as u16).to_be_bytes());
         wire.extend_from_slice(field);
     }
-    stream.write_all(&wire).unwrap();
+    wire
+}
+
+fn reply(mut stream: UnixStream) -> Option<String> {
+    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     let mut len = [0u8; 2];
     stream.read_exact(&mut len).ok()?;
     let mut body = vec![0; usize::from(u16::from_be_bytes(len))];
@@ -266,6 +279,12 @@ fn tells_systemd_when_ready_and_when_stopping() {
     assert_eq!(buf[..n].trim_ascii(), b"READY=1");
     // Ready means serving.
     assert_eq!(ask(&run.join("mux"), b"joe", b"pw").as_deref(), Some("OK"));
+    signal(child.0.id() as i32, nix::sys::signal::Signal::SIGHUP);
+    let n = notify.recv(&mut buf).unwrap();
+    let reloading = String::from_utf8_lossy(&buf[..n]).into_owned();
+    assert!(reloading.starts_with("RELOADING=1\nMONOTONIC_USEC="), "{reloading}");
+    let n = notify.recv(&mut buf).unwrap();
+    assert_eq!(buf[..n].trim_ascii(), b"READY=1", "after the reload");
     signal(child.0.id() as i32, nix::sys::signal::Signal::SIGTERM);
     let n = notify.recv(&mut buf).unwrap();
     assert_eq!(buf[..n].trim_ascii(), b"STOPPING=1");
@@ -358,12 +377,15 @@ fn drops_privileges_after_binding() {
 #[test]
 fn metrics_count_what_the_daemon_answered() {
     let (dir, run, passwd) = setup();
+    let users: String = (0..11).map(|i| format!("u{i}:{{PLAIN}}pw\n")).collect();
+    std::fs::write(&passwd, format!("joe:{{PLAIN}}pw\n{users}")).unwrap();
     let scrape_path = dir.path().join("metrics.sock");
     let listen = format!("unix:{}", scrape_path.display());
+    // -s 1: room for 10 users; short penalties keep the test fast.
     let mut child = Foreground(
         Command::new(BIN)
-            .args(["-a", "passwd-file", "-O", &passwd, "-m", run.to_str().unwrap(), "-f", "--no-penalty"])
-            .args(["--metrics-listen", &listen])
+            .args(["-a", "passwd-file", "-O", &passwd, "-m", run.to_str().unwrap(), "-f", "-c", "-s", "1"])
+            .args(["--penalty-base", "0.05", "--penalty-max", "0.1", "--metrics-listen", &listen])
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()
@@ -373,9 +395,21 @@ fn metrics_count_what_the_daemon_answered() {
     while !(run.join("mux").exists() && scrape_path.exists()) && Instant::now() < until {
         std::thread::sleep(Duration::from_millis(10));
     }
-    assert_eq!(ask(&run.join("mux"), b"joe", b"pw").as_deref(), Some("OK"));
-    assert_eq!(ask(&run.join("mux"), b"joe", b"bad").as_deref(), Some("NO Incorrect password"));
-    assert_eq!(ask(&run.join("mux"), b"", b"bad").as_deref(), Some("NO NULL login received"));
+    let mux = run.join("mux");
+    assert_eq!(ask(&mux, b"joe", b"pw").as_deref(), Some("OK"), "miss");
+    assert_eq!(ask(&mux, b"joe", b"pw").as_deref(), Some("OK"), "hit");
+    assert_eq!(
+        ask(&mux, b"joe", b"bad").as_deref(),
+        Some("NO Incorrect password"),
+        "miss, drops joe, delayed"
+    );
+    assert_eq!(ask(&mux, b"", b"bad").as_deref(), Some("NO NULL login received"), "refused before the cache");
+    for i in 0..11 {
+        // 11 misses; the 11th user evicts the first.
+        assert_eq!(ask(&mux, format!("u{i}").as_bytes(), b"pw").as_deref(), Some("OK"));
+    }
+    let from = ask_fields(&mux, &[b"joe", b"bad2", b"smtp", b"", b"192.0.2.7;4000"]);
+    assert_eq!(from.as_deref(), Some("NO Incorrect password"), "miss, delayed, counted by address too");
     let mut scrape = UnixStream::connect(&scrape_path).unwrap();
     scrape.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     scrape.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
@@ -383,13 +417,93 @@ fn metrics_count_what_the_daemon_answered() {
     scrape.read_to_string(&mut text).unwrap();
     assert!(text.starts_with("HTTP/1.1 200 OK"), "{text}");
     for line in [
-        r#"saslauthd_requests_total{mech="passwd-file",result="ok"} 1"#,
-        r#"saslauthd_requests_total{mech="passwd-file",result="no"} 1"#,
+        r#"saslauthd_requests_total{mech="passwd-file",result="ok"} 13"#,
+        r#"saslauthd_requests_total{mech="passwd-file",result="no"} 2"#,
         r#"saslauthd_requests_total{mech="passwd-file",result="refused"} 1"#,
         r#"saslauthd_backend_up{mech="passwd-file"} 1"#,
+        "saslauthd_cache_hits_total 1\n",
+        "saslauthd_cache_misses_total 14\n",
+        "saslauthd_cache_evictions_total 1\n",
+        "saslauthd_cache_invalidations_total 1\n",
+        "saslauthd_cache_users 10\n",
+        "saslauthd_penalty_delayed_total 2\n",
+        r#"saslauthd_penalty_entries{table="user"} 1"#,
+        r#"saslauthd_penalty_entries{table="address"} 1"#,
     ] {
         assert!(text.contains(line), "missing {line}:\n{text}");
     }
+    assert!(text.ends_with("# EOF\n"), "{text}");
     signal(child.0.id() as i32, nix::sys::signal::Signal::SIGTERM);
+    assert!(child.0.wait().unwrap().success());
+}
+
+#[test]
+fn sighup_reloads_the_configuration_and_keeps_it_when_the_new_one_is_bad() {
+    let sqlite3 = Path::new("/usr/bin/sqlite3");
+    assert!(sqlite3.exists(), "sqlite3 is missing: apt-get install sqlite3");
+    let dir = tempfile::tempdir().unwrap();
+    for (db, password) in [("a.db", "one"), ("b.db", "two")] {
+        let sql = format!(
+            "CREATE TABLE users (name TEXT, pw TEXT); INSERT INTO users VALUES ('joe', '{{PLAIN}}{password}');"
+        );
+        assert!(Command::new(sqlite3).arg(dir.path().join(db)).arg(sql).status().unwrap().success());
+    }
+    let conf = dir.path().join("sql.conf");
+    let write_conf = |engine: &str, db: &str| {
+        let db = dir.path().join(db);
+        let text = format!(
+            "sql_engine: {engine}\nsql_database: {}\nsql_select: SELECT pw FROM users WHERE name = '%u'\n",
+            db.display()
+        );
+        std::fs::write(&conf, text).unwrap();
+    };
+    write_conf("sqlite", "a.db");
+    let (run, log) = (dir.path().join("run"), dir.path().join("log"));
+    let mut child = Foreground(
+        Command::new(BIN)
+            .args(["-a", "sql", "-O", conf.to_str().unwrap(), "-m", run.to_str().unwrap(), "-f", "-c"])
+            .arg("--no-penalty")
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    let pid = child.0.id() as i32;
+    let mux = run.join("mux");
+    let until = Instant::now() + Duration::from_secs(10);
+    while !mux.exists() && Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let log_has = |needle: &str| {
+        let until = Instant::now() + Duration::from_secs(10);
+        loop {
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            if text.contains(needle) || Instant::now() > until {
+                return text;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    assert_eq!(ask(&mux, b"joe", b"one").as_deref(), Some("OK"), "a.db, now cached");
+
+    // A client connected before the reload, sending its request after it, is answered.
+    let mut open = UnixStream::connect(&mux).unwrap();
+    let request = wire(&[b"joe", b"two", b"imap", b""]);
+    open.write_all(&request[..4]).unwrap();
+    write_conf("sqlite", "b.db");
+    signal(pid, nix::sys::signal::Signal::SIGHUP);
+    let text = log_has("SIGHUP: configuration reloaded");
+    assert!(text.contains("SIGHUP: configuration reloaded"), "{text}");
+    open.write_all(&request[4..]).unwrap();
+    assert_eq!(reply(open).as_deref(), Some("OK"), "answered, by b.db");
+    assert_eq!(ask(&mux, b"joe", b"one").as_deref(), Some("NO Incorrect password"), "cache emptied");
+
+    write_conf("oracle", "b.db");
+    signal(pid, nix::sys::signal::Signal::SIGHUP);
+    let text = log_has("configuration not reloaded");
+    assert!(text.contains("configuration not reloaded") && text.contains("sql_engine"), "{text}");
+    assert_eq!(ask(&mux, b"joe", b"two").as_deref(), Some("OK"), "b.db still in force");
+    assert_eq!(ask(&mux, b"joe", b"one").as_deref(), Some("NO Incorrect password"));
+
+    signal(pid, nix::sys::signal::Signal::SIGTERM);
     assert!(child.0.wait().unwrap().success());
 }

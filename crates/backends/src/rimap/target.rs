@@ -17,6 +17,10 @@ pub const IMAPS_PORT: u16 = 993;
 /// Longest deadline accepted: beyond an hour a typo is likelier than intent.
 const MAX_TIMEOUT_SECS: f64 = 3600.0;
 
+/// Every option a URL's query may carry (saslauthd.conf(5) documents each).
+pub const URL_OPTIONS: &[&str] =
+    &["starttls", "ca_file", "tls_name", "timeout", "connect_timeout", "read_timeout"];
+
 /// How the connection is secured.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Security {
@@ -217,6 +221,14 @@ mod tests {
         assert_eq!(t.tls_name.as_deref(), Some("n.example"));
         assert_eq!(t.connect_timeout, Duration::from_millis(2500));
         assert_eq!(t.read_timeout, Duration::from_secs(7));
+    }
+
+    #[test]
+    fn every_listed_option_is_parsed() {
+        for option in URL_OPTIONS {
+            let parsed = Target::parse(&format!("imap://h?starttls&{option}=1"));
+            assert!(!parsed.as_ref().is_err_and(|e| e.contains("unknown")), "{option}: {parsed:?}");
+        }
     }
 
     #[test]
