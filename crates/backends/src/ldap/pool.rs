@@ -7,8 +7,9 @@
 //! closed by the server are noticed on checkout (`is_closed`) or by the failed operation, which
 //! the verifier then retries once on a fresh connection.
 
-use ldap3::{Ldap, LdapConnAsync, LdapConnSettings};
+use ldap3::{Ldap, LdapConnAsync, LdapConnSettings, LdapError};
 use rustls::ClientConfig;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use zeroize::Zeroizing;
@@ -25,6 +26,8 @@ pub struct Connector {
     start_tls: bool,
     tls: Option<Arc<ClientConfig>>,
     no_verify: bool,
+    /// Whether the warning about `ldap_tls_check_peer: no` was logged.
+    warned_insecure: AtomicBool,
     failback: Duration,
 }
 
@@ -48,7 +51,16 @@ impl Connector {
         failback: Duration,
     ) -> Self {
         let down_until = Mutex::new(vec![None; servers.len()]);
-        Self { servers, down_until, timeout, start_tls, tls, no_verify, failback }
+        Self {
+            servers,
+            down_until,
+            timeout,
+            start_tls,
+            tls,
+            no_verify,
+            warned_insecure: AtomicBool::new(false),
+            failback,
+        }
     }
 
     /// Open a connection; the error lists why each server failed.
@@ -66,6 +78,7 @@ impl Connector {
             match self.connect_one(i).await {
                 Ok(ldap) => {
                     self.mark(i, None);
+                    self.warn_if_unverified(i);
                     let now = Instant::now();
                     return Ok(Conn { ldap, server: i, opened: now, last_used: now });
                 }
@@ -77,6 +90,19 @@ impl Connector {
             }
         }
         Err(format!("no LDAP server reachable ({})", errors.join("; ")))
+    }
+
+    /// Once per process, on the first connection that actually used TLS without verification
+    /// (logged here rather than at start-up so it names a server that was really reached).
+    fn warn_if_unverified(&self, server: usize) {
+        let tls = self.start_tls || self.servers[server].to_ascii_lowercase().starts_with("ldaps://");
+        if tls && self.no_verify && !self.warned_insecure.swap(true, Ordering::Relaxed) {
+            tracing::warn!(
+                "ldap: connected to {} without verifying its certificate (ldap_tls_check_peer: no): \
+                 insecure, anyone on the path can pose as the server and read the passwords",
+                self.servers[server]
+            );
+        }
     }
 
     fn mark(&self, server: usize, until: Option<Instant>) {
@@ -100,7 +126,7 @@ impl Connector {
         let (conn, ldap) = tokio::time::timeout(self.timeout, LdapConnAsync::with_settings(settings, uri))
             .await
             .map_err(|_| "timed out".to_owned())?
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| describe(&e, self.start_tls))?;
         tokio::spawn(async move {
             if let Err(e) = conn.drive().await {
                 tracing::debug!("ldap connection ended: {e}");
@@ -113,6 +139,24 @@ impl Connector {
         conn.ldap.is_closed()
             || conn.last_used.elapsed() > MAX_IDLE
             || (conn.server > 0 && conn.opened.elapsed() > self.failback)
+    }
+}
+
+/// A connect error as an administrator needs it: certificate problems named as such (they are
+/// configuration errors, not outages), the rest as ldap3 words them.
+fn describe(e: &LdapError, start_tls: bool) -> String {
+    let tls = match e {
+        LdapError::Io { source } => source.get_ref().and_then(|inner| inner.downcast_ref::<rustls::Error>()),
+        LdapError::Rustls { source } => Some(source),
+        _ => None,
+    };
+    match (tls, e) {
+        (Some(tls), _) => format!("TLS handshake failed: {tls}"),
+        (None, LdapError::LdapResult { result }) if start_tls => {
+            format!("StartTLS refused: rc={} {}", result.rc, result.text)
+        }
+        (None, LdapError::DNSName { source }) => format!("TLS: not a valid server name: {source}"),
+        _ => e.to_string(),
     }
 }
 
