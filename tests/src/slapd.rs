@@ -138,6 +138,11 @@ impl Slapd {
         format!("ldaps://{host}:{port}/")
     }
 
+    /// slapd's process id (0 while stopped).
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map_or(0, Child::id)
+    }
+
     /// The temp dir (slapd.conf, db).
     pub fn dir(&self) -> &Path {
         self.dir.path()

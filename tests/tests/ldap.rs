@@ -517,7 +517,13 @@ fn ldap_benchmark() {
             "--duration",
             "10",
         ]);
+        // The daemon's process group holds Cyrus's workers too.
+        let (daemon_pid, slapd_pid) = (d.pid(), slapd.pid());
+        let cpu_now = || (cpu_ms(|_, group| group == daemon_pid), cpu_ms(|pid, _| pid == slapd_pid));
+        let cpu_before = cpu_now();
         let done = run_with_deadline(&mut cmd, Duration::from_secs(60));
+        let cpu_after = cpu_now();
+        let cpu = (cpu_after.0 - cpu_before.0, cpu_after.1 - cpu_before.1);
         println!("{target:?}: {}{}", done.stdout, done.stderr);
         let field = |name: &str| -> f64 {
             let key = format!("{name}=");
@@ -525,6 +531,12 @@ fn ldap_benchmark() {
             value.and_then(|v| v.parse().ok()).unwrap_or(f64::NAN)
         };
         assert_eq!((field("no"), field("fail")), (0.0, 0.0), "{target:?}: {}\n{}", done.stdout, d.log());
+        let requests = field("requests");
+        println!(
+            "{target:?}: CPU per request: daemon {:.3} ms, slapd {:.3} ms",
+            cpu.0 as f64 / requests,
+            cpu.1 as f64 / requests
+        );
         results.push((target, field("rps"), field("p50_ms"), field("p99_ms")));
     }
     let mean = |t: Target, pick: fn(&(Target, f64, f64, f64)) -> f64| {
@@ -540,4 +552,22 @@ fn ldap_benchmark() {
          p99_ms ours={p99_o:.2} cyrus={p99_c:.2}",
         rps_o / rps_c
     );
+}
+
+/// CPU time (user + system, ms) of the processes whose (pid, process group) pass `pick`.
+fn cpu_ms(pick: impl Fn(u32, u32) -> bool) -> u64 {
+    let tick_ms = 1000 / 100; // USER_HZ is 100 on Linux.
+    let mut total = 0;
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else { continue };
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else { continue };
+        // After the parenthesised command name: state ppid pgrp … utime (12th) stime (13th).
+        let Some((_, rest)) = stat.rsplit_once(')') else { continue };
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        let number = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok()).unwrap_or(0);
+        if pick(pid, number(2) as u32) {
+            total += (number(11) + number(12)) * tick_ms;
+        }
+    }
+    total
 }

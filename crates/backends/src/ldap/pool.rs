@@ -1,4 +1,4 @@
-//! LDAP connections: opening one with failover across `ldap_servers`, and pools of idle ones.
+//! LDAP connections: opening one with failover across `ldap_servers`, and bounded pools of them.
 //!
 //! ldap3 has neither (one URL per connection, no pool), so both are here. A new connection
 //! tries the servers in order, skipping for `ldap_failback_interval` a server that just failed
@@ -12,6 +12,7 @@ use rustls::ClientConfig;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use zeroize::Zeroizing;
 
 /// Idle connections older than this are closed rather than reused (servers and firewalls
@@ -38,6 +39,8 @@ pub struct Conn {
     server: usize,
     opened: Instant,
     last_used: Instant,
+    /// The pool slot while checked out.
+    slot: Option<OwnedSemaphorePermit>,
 }
 
 impl Connector {
@@ -80,7 +83,7 @@ impl Connector {
                     self.mark(i, None);
                     self.warn_if_unverified(i);
                     let now = Instant::now();
-                    return Ok(Conn { ldap, server: i, opened: now, last_used: now });
+                    return Ok(Conn { ldap, server: i, opened: now, last_used: now, slot: None });
                 }
                 Err(e) => {
                     tracing::warn!("ldap: cannot connect to {}: {e}", self.servers[i]);
@@ -160,11 +163,16 @@ fn describe(e: &LdapError, start_tls: bool) -> String {
     }
 }
 
-/// Idle connections of one kind, each bound as the same identity after checkout.
+/// Connections of one kind, each bound as the same identity after checkout. At most `size`
+/// are open: a request finding all of them busy waits for one (up to the operation timeout)
+/// rather than opening more, so a burst neither churns connections (each new one costs the
+/// server a TCP handshake and a bind) nor grows the daemon's descriptors without bound.
 pub struct Pool {
     connector: Arc<Connector>,
     idle: Mutex<Vec<Conn>>,
-    max_idle: usize,
+    /// One permit per connection that may be checked out; idle connections hold none.
+    slots: Arc<Semaphore>,
+    size: usize,
     /// Bind as this (DN, password) when opening; `None` leaves the connection anonymous.
     bind: Option<(String, Zeroizing<String>)>,
     timeout: Duration,
@@ -173,26 +181,40 @@ pub struct Pool {
 /// Why no connection could be had.
 #[derive(Debug)]
 pub enum PoolError {
-    /// No server reachable, or the service bind failed for a transient reason.
+    /// No server reachable, the service bind failed, or every connection stayed busy.
     Unavailable(String),
 }
 
 impl Pool {
-    /// A pool keeping up to `max_idle` connections, bound with `bind` when opened.
+    /// A pool of up to `size` connections, bound with `bind` when opened.
     pub fn new(
         connector: Arc<Connector>,
-        max_idle: usize,
+        size: usize,
         bind: Option<(String, Zeroizing<String>)>,
         timeout: Duration,
     ) -> Self {
-        Self { connector, idle: Mutex::new(Vec::new()), max_idle, bind, timeout }
+        let slots = Arc::new(Semaphore::new(size));
+        Self { connector, idle: Mutex::new(Vec::with_capacity(size)), slots, size, bind, timeout }
     }
 
     /// An idle connection, or a new one (bound as the pool's identity).
     pub async fn get(&self) -> Result<Conn, PoolError> {
+        // Connections are only opened while holding a slot and with no idle one left, so the
+        // open ones (checked out or idle) never outnumber the slots.
+        let slot = match tokio::time::timeout(self.timeout, self.slots.clone().acquire_owned()).await {
+            Ok(Ok(slot)) => slot,
+            Ok(Err(_)) => return Err(PoolError::Unavailable("connection pool closed".into())),
+            Err(_) => {
+                return Err(PoolError::Unavailable(format!(
+                    "all {} LDAP connections stayed busy for {:?}",
+                    self.size, self.timeout
+                )));
+            }
+        };
         loop {
             let Some(mut conn) = self.idle.lock().ok().and_then(|mut idle| idle.pop()) else { break };
             if !self.connector.is_stale(&mut conn) {
+                conn.slot = Some(slot);
                 return Ok(conn);
             }
         }
@@ -210,16 +232,19 @@ impl Pool {
                 Err(e) => return Err(PoolError::Unavailable(format!("service bind: {e}"))),
             }
         }
+        conn.slot = Some(slot);
         Ok(conn)
     }
 
-    /// Return a connection that is still good for this pool's use.
+    /// Return a connection that is still good for this pool's use. (One that is not is
+    /// dropped instead, which closes it and frees its slot.)
     pub fn put(&self, mut conn: Conn) {
         conn.last_used = Instant::now();
-        if let Ok(mut idle) = self.idle.lock()
-            && idle.len() < self.max_idle
-        {
+        // Back in the idle list before the slot is freed, so the next waiter finds it.
+        let slot = conn.slot.take();
+        if let Ok(mut idle) = self.idle.lock() {
             idle.push(conn);
         }
+        drop(slot);
     }
 }
