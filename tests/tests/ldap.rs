@@ -520,9 +520,9 @@ fn ldap_benchmark() {
         // The daemon's process group holds Cyrus's workers too.
         let (daemon_pid, slapd_pid) = (d.pid(), slapd.pid());
         let cpu_now = || (cpu_ms(|_, group| group == daemon_pid), cpu_ms(|pid, _| pid == slapd_pid));
-        let cpu_before = cpu_now();
+        let (cpu_before, client_before) = (cpu_now(), children_cpu_ms());
         let done = run_with_deadline(&mut cmd, Duration::from_secs(60));
-        let cpu_after = cpu_now();
+        let (cpu_after, client) = (cpu_now(), children_cpu_ms() - client_before);
         let cpu = (cpu_after.0 - cpu_before.0, cpu_after.1 - cpu_before.1);
         println!("{target:?}: {}{}", done.stdout, done.stderr);
         let field = |name: &str| -> f64 {
@@ -533,9 +533,10 @@ fn ldap_benchmark() {
         assert_eq!((field("no"), field("fail")), (0.0, 0.0), "{target:?}: {}\n{}", done.stdout, d.log());
         let requests = field("requests");
         println!(
-            "{target:?}: CPU per request: daemon {:.3} ms, slapd {:.3} ms",
+            "{target:?}: CPU per request: daemon {:.3} ms, slapd {:.3} ms, load client {:.3} ms",
             cpu.0 as f64 / requests,
-            cpu.1 as f64 / requests
+            cpu.1 as f64 / requests,
+            client / requests
         );
         results.push((target, field("rps"), field("p50_ms"), field("p99_ms")));
     }
@@ -570,4 +571,13 @@ fn cpu_ms(pick: impl Fn(u32, u32) -> bool) -> u64 {
         }
     }
     total
+}
+
+/// CPU time (ms) of this process's reaped children: the load client, once it has exited (the
+/// daemon of an earlier round is reaped before the next round starts counting).
+fn children_cpu_ms() -> f64 {
+    use nix::sys::resource::{UsageWho, getrusage};
+    let usage = getrusage(UsageWho::RUSAGE_CHILDREN).unwrap();
+    let ms = |t: nix::sys::time::TimeVal| t.tv_sec() as f64 * 1000.0 + t.tv_usec() as f64 / 1000.0;
+    ms(usage.user_time()) + ms(usage.system_time())
 }
