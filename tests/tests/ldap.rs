@@ -1,11 +1,21 @@
 //! `-a ldap` end to end against a private slapd (reference §3.4): search+bind with escaping,
-//! duplicates, empty passwords, fastbind DN injection, custom, groups, failover and tempfail.
+//! duplicates, empty passwords, fastbind DN injection, custom with cleartext and hashed
+//! passwords, groups with tokens, failover and tempfail, slapd killed under load, TLS (`ldaps://`
+//! and StartTLS with a CA made here), and a benchmark against Cyrus.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::PathBuf;
+use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
+use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose};
+use saslauthd_tests::bins::require_program;
+use saslauthd_tests::proc::{fd_count, wait_fd_count_at_most};
+use saslauthd_tests::run::run_with_deadline;
 use saslauthd_tests::slapd::{ROOT_DN, ROOT_PW, SUFFIX, free_port};
-use saslauthd_tests::{Daemon, RawReply, Slapd, Target, request, send_raw_open};
+use saslauthd_tests::{Daemon, RawReply, Slapd, Target, both_targets, request, send_raw_open};
 use tempfile::TempDir;
 
 const ALICE_PW: &str = r#"Pa"ss*(x)\ é"#;
@@ -36,7 +46,10 @@ fn conf(text: &str) -> Setup {
 }
 
 fn daemon(target: Target, setup: &Setup) -> Daemon {
-    Daemon::builder(target).mech("ldap", Some(&setup.conf)).start()
+    let builder = Daemon::builder(target).mech("ldap", Some(&setup.conf));
+    // Penalties would delay each retry after a wrong password by seconds; they have tests of
+    // their own, and Cyrus has none.
+    if target == Target::Ours { builder.arg("--no-penalty") } else { builder }.start()
 }
 
 fn auth(d: &Daemon, login: &str, password: &str) -> RawReply {
@@ -45,6 +58,25 @@ fn auth(d: &Daemon, login: &str, password: &str) -> RawReply {
 
 fn text(d: &Daemon, login: &str, password: &str) -> String {
     auth(d, login, password).text()
+}
+
+/// Polls `check` every 20 ms until it holds or `timeout` passes; whether it held.
+fn wait_until(timeout: Duration, mut check: impl FnMut() -> bool) -> bool {
+    let start = Instant::now();
+    loop {
+        if check() {
+            return true;
+        }
+        if start.elapsed() > timeout {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// How many binds to DNs starting with `dn_prefix` a `log_stats` slapd has logged.
+fn binds(slapd: &Slapd, dn_prefix: &str) -> usize {
+    slapd.log().matches(&format!("BIND dn=\"{dn_prefix}")).count()
 }
 
 fn bind_conf(slapd: &Slapd) -> String {
@@ -137,7 +169,7 @@ fn group_membership() {
 
 #[test]
 fn failover_tempfail_and_recovery() {
-    let mut first = Slapd::start(&ldif());
+    let mut first = Slapd::builder(&ldif()).log_stats().start();
     let second = Slapd::start(&ldif());
     let dead = format!("ldap://127.0.0.1:{}/", free_port());
     let setup = conf(&format!(
@@ -151,17 +183,28 @@ fn failover_tempfail_and_recovery() {
     first.stop();
     assert_eq!(text(&d, "alice", ALICE_PW), "OK", "fails over to the next server");
     assert_eq!(text(&d, "alice", "wrong"), "NO");
+    let before = binds(&first, "uid=alice,");
     first.resume();
-    std::thread::sleep(std::time::Duration::from_millis(1500));
-    assert_eq!(text(&d, "alice", ALICE_PW), "OK", "back on the first");
+    // Within ldap_failback_interval (1 s) plus slack, requests are served by the first again.
+    let back = wait_until(Duration::from_secs(5), || {
+        assert_eq!(text(&d, "alice", ALICE_PW), "OK");
+        binds(&first, "uid=alice,") > before
+    });
+    assert!(back, "traffic did not return to the first server:\n{}", d.log());
     drop(second);
     first.stop();
     for _ in 0..3 {
         assert_eq!(auth(&d, "alice", ALICE_PW), RawReply::ClosedWithoutReply, "all down: tempfail, never NO");
     }
     first.resume();
-    std::thread::sleep(std::time::Duration::from_millis(1100));
-    assert_eq!(text(&d, "alice", ALICE_PW), "OK", "recovers once a server is back");
+    let recovered = wait_until(Duration::from_secs(5), || match auth(&d, "alice", ALICE_PW) {
+        RawReply::ClosedWithoutReply => false,
+        reply => {
+            assert_eq!(reply.text(), "OK", "never NO while recovering");
+            true
+        }
+    });
+    assert!(recovered, "no recovery once a server is back:\n{}", d.log());
 }
 
 #[test]
@@ -176,4 +219,365 @@ fn bad_config_stops_start_up() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("ldap_auth_method"), "{err}");
+}
+
+/// A CA and a server certificate it signed for `names`; the CA is written to a file.
+struct Pki {
+    _dir: TempDir,
+    ca_file: PathBuf,
+    cert: String,
+    key: String,
+}
+
+fn pki(names: &[&str]) -> Pki {
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca.key_usages =
+        vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
+    ca.distinguished_name.push(DnType::CommonName, "saslauthd-rs test CA");
+    let ca_cert = ca.self_signed(&ca_key).unwrap();
+    let issuer = Issuer::new(ca, ca_key);
+    let key = KeyPair::generate().unwrap();
+    let mut server = CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>()).unwrap();
+    server.distinguished_name.push(DnType::CommonName, names[0]);
+    let cert = server.signed_by(&key, &issuer).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let ca_file = dir.path().join("ca.pem");
+    std::fs::write(&ca_file, ca_cert.pem()).unwrap();
+    Pki { _dir: dir, ca_file, cert: cert.pem(), key: key.serialize_pem() }
+}
+
+fn tls_slapd(pki: &Pki) -> Slapd {
+    Slapd::builder(&ldif()).tls(&pki.cert, &pki.key).log_stats().start()
+}
+
+fn tls_conf(servers: &str, extra: &str) -> Setup {
+    conf(&format!("ldap_servers: {servers}\nldap_search_base: ou=people,{SUFFIX}\nldap_timeout: 3\n{extra}"))
+}
+
+#[test]
+fn ldaps_and_starttls_verified_against_a_private_ca() {
+    let ours = pki(&["localhost"]);
+    let slapd = tls_slapd(&ours);
+    let ca = format!("ldap_tls_cacert_file: {}\n", ours.ca_file.display());
+    let cases = [
+        ("ldaps", tls_conf(&slapd.ldaps_uri("localhost"), &ca)),
+        ("StartTLS", tls_conf(&slapd.uri_for("localhost"), &format!("{ca}ldap_start_tls: yes\n"))),
+        // The service account's password travels the same way.
+        (
+            "ldaps, custom as the service account",
+            tls_conf(
+                &slapd.ldaps_uri("localhost"),
+                &format!("{ca}ldap_auth_method: custom\nldap_bind_dn: {ROOT_DN}\nldap_bind_pw: {ROOT_PW}\n"),
+            ),
+        ),
+    ];
+    for (what, setup) in &cases {
+        let d = daemon(Target::Ours, setup);
+        assert_eq!(text(&d, "alice", ALICE_PW), "OK", "{what}: {}", d.log());
+        assert_eq!(text(&d, "alice", "wrong"), "NO", "{what}");
+        assert!(!d.log().contains("insecure"), "{what}: {}", d.log());
+    }
+    // Verification off: another CA's certificate and a name it does not carry are accepted, and
+    // the log says what that means.
+    let other = pki(&["localhost"]);
+    let insecure = tls_conf(
+        &slapd.ldaps_uri("127.0.0.1"),
+        &format!("ldap_tls_check_peer: no\nldap_tls_cacert_file: {}\n", other.ca_file.display()),
+    );
+    let d = daemon(Target::Ours, &insecure);
+    assert_eq!(text(&d, "alice", ALICE_PW), "OK", "{}", d.log());
+    assert!(d.log().contains("ldap_tls_check_peer: no") && d.log().contains("insecure"), "{}", d.log());
+    let plaintext = slapd.plaintext_operations();
+    assert!(plaintext.is_empty(), "operations outside TLS:\n{}", plaintext.join("\n"));
+    // Two per daemon but custom's, one for the insecure one (at least one log line each).
+    assert!(binds(&slapd, "uid=alice,") >= 5, "{}", slapd.log());
+}
+
+#[test]
+fn untrusted_or_misnamed_certificate_is_tempfail_without_plaintext() {
+    let pki_ok = pki(&["localhost"]);
+    let other = pki(&["localhost"]);
+    let slapd = tls_slapd(&pki_ok);
+    let ca = |p: &Pki| format!("ldap_tls_cacert_file: {}\n", p.ca_file.display());
+    let start_tls = "ldap_start_tls: yes\n";
+    let cases = [
+        // The certificate names localhost, not the address.
+        ("ldaps to the address", tls_conf(&slapd.ldaps_uri("127.0.0.1"), &ca(&pki_ok))),
+        ("StartTLS to the address", tls_conf(&slapd.uri_for("127.0.0.1"), &(ca(&pki_ok) + start_tls))),
+        // Signed by a CA nobody told us to trust.
+        ("ldaps, other CA", tls_conf(&slapd.ldaps_uri("localhost"), &ca(&other))),
+        ("StartTLS, other CA", tls_conf(&slapd.uri_for("localhost"), &(ca(&other) + start_tls))),
+        // The system's roots do not include the test CA either.
+        ("ldaps, system roots", tls_conf(&slapd.ldaps_uri("localhost"), "")),
+    ];
+    for (what, setup) in &cases {
+        let d = daemon(Target::Ours, setup);
+        for password in [ALICE_PW, "wrong"] {
+            assert_eq!(auth(&d, "alice", password), RawReply::ClosedWithoutReply, "{what}: {}", d.log());
+        }
+        assert!(d.log().contains("TLS handshake failed: invalid peer certificate"), "{what}: {}", d.log());
+    }
+    assert_eq!(binds(&slapd, "uid=alice,"), 0, "a bind reached slapd:\n{}", slapd.log());
+    let plaintext = slapd.plaintext_operations();
+    assert!(plaintext.is_empty(), "operations outside TLS (a plaintext fallback):\n{}", plaintext.join("\n"));
+    // StartTLS was attempted and then abandoned, not skipped.
+    assert!(slapd.log().contains("STARTTLS"), "{}", slapd.log());
+}
+
+/// An OpenLDAP `{SCHEME}` value made by `slappasswd`.
+fn slappasswd(args: &[&str], password: &str) -> String {
+    let out = Command::new(require_program("slappasswd", "slapd"))
+        .args(args)
+        .args(["-s", password])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "slappasswd {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap().trim_end().to_owned()
+}
+
+/// A crypt(3) hash by `mkpasswd -m METHOD` (libxcrypt).
+fn mkpasswd(method: &str, password: &str) -> String {
+    let out = Command::new(require_program("mkpasswd", "whois"))
+        .args(["-m", method, "--", password])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "mkpasswd -m {method}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap().trim_end().to_owned()
+}
+
+// Cyrus's custom method knows {SSHA} and {CRYPT} (through crypt(3)); both must agree.
+both_targets!(custom_checks_hashed_passwords, |target| {
+    let users = [
+        ("ssha", slappasswd(&["-h", "{SSHA}"], "ssha-pw"), "ssha-pw"),
+        ("sha512", format!("{{CRYPT}}{}", mkpasswd("sha-512", "sha512-pw")), "sha512-pw"),
+        ("yescrypt", format!("{{CRYPT}}{}", mkpasswd("yescrypt", "yes-pw")), "yes-pw"),
+        ("slapcrypt", slappasswd(&["-h", "{CRYPT}", "-c", "$6$%.16s"], "slap-pw"), "slap-pw"),
+    ];
+    let mut entries = String::new();
+    for (uid, hash, _) in &users {
+        entries += &format!(
+            "dn: uid={uid},ou=people,{SUFFIX}\nobjectClass: inetOrgPerson\nuid: {uid}\ncn: {uid}\nsn: h\nuserPassword: {hash}\n\n"
+        );
+    }
+    let slapd = Slapd::start(&entries);
+    let setup = conf(&format!(
+        "ldap_servers: {}\nldap_search_base: ou=people,{SUFFIX}\nldap_auth_method: custom\n\
+         ldap_bind_dn: {ROOT_DN}\nldap_bind_pw: {ROOT_PW}\n",
+        slapd.uri()
+    ));
+    let d = daemon(target, &setup);
+    for (uid, hash, password) in &users {
+        assert_eq!(text(&d, uid, password), "OK", "{uid} {hash}\n{}", d.log());
+        assert_eq!(text(&d, uid, &format!("{password}x")), "NO", "{uid}");
+        assert_eq!(text(&d, uid, hash), "NO", "{uid}: the stored value is not a password");
+    }
+});
+
+#[test]
+fn group_search_base_and_dn_with_tokens() {
+    let slapd = Slapd::start(&format!(
+        "{}dn: ou=smtp,ou=groups,{SUFFIX}\nobjectClass: organizationalUnit\nou: smtp\n\n\
+         dn: cn=senders,ou=smtp,ou=groups,{SUFFIX}\nobjectClass: groupOfUniqueNames\ncn: senders\n\
+         uniqueMember: uid=alice,ou=people,{SUFFIX}\n\
+         uniqueMember: uid=we\\,ird\\+\\\"\\<\\>\\;,ou=people,{SUFFIX}\n\n\
+         dn: cn=smtp,ou=groups,{SUFFIX}\nobjectClass: groupOfUniqueNames\ncn: smtp\n\
+         uniqueMember: uid=bob,ou=people,{SUFFIX}\n\n",
+        ldif()
+    ));
+    // The realm's labels build the bases (%2 = example, %1 = com), the service picks the group
+    // subtree; %D is the DN found for the user, escaped for the filter.
+    let by_filter = conf(&format!(
+        "ldap_servers: {}\nldap_search_base: ou=people,dc=%2,dc=%1\nldap_filter: (uid=%U)\n\
+         ldap_group_match_method: filter\nldap_group_search_base: ou=%s,ou=groups,dc=%2,dc=%1\n\
+         ldap_group_scope: one\nldap_group_filter: (&(cn=senders)(uniqueMember=%D))\n",
+        slapd.uri()
+    ));
+    let d = daemon(Target::Ours, &by_filter);
+    let ask = |login: &str, password: &str, service: &str, realm: &str| {
+        send_raw_open(d.socket(), &request(login.as_bytes(), password.as_bytes(), service, realm)).text()
+    };
+    assert_eq!(ask("alice@example.com", ALICE_PW, "smtp", ""), "OK", "%1/%2 from the login's domain");
+    assert_eq!(ask("alice", ALICE_PW, "smtp", "example.com"), "OK", "%1/%2 from the realm");
+    assert_eq!(ask(&format!("{WEIRD_UID}@example.com"), WEIRD_PW, "smtp", ""), "OK", "%D with ,+\"<>;");
+    assert_eq!(ask("bob@example.com", "bob-pass", "smtp", ""), "NO", "not a sender");
+    assert_eq!(ask("alice@example.com", ALICE_PW, "imap", ""), "NO", "no ou=imap group subtree");
+    assert_eq!(ask("alice@example.org", ALICE_PW, "smtp", ""), "NO", "no dc=org base");
+    // A label holding DN syntax stays one (escaped) attribute value.
+    assert_eq!(ask("alice@com,dc=example.com", ALICE_PW, "smtp", ""), "NO");
+    drop(d);
+
+    // attr method: the group DN from the service.
+    let by_attr = conf(&format!("{}ldap_group_dn: cn=%s,ou=groups,{SUFFIX}\n", bind_conf(&slapd)));
+    let d = daemon(Target::Ours, &by_attr);
+    let ask = |login: &str, password: &str, service: &str| {
+        send_raw_open(d.socket(), &request(login.as_bytes(), password.as_bytes(), service, "")).text()
+    };
+    assert_eq!(ask("bob", "bob-pass", "smtp"), "OK");
+    assert_eq!(ask("alice", ALICE_PW, "smtp"), "NO");
+    assert_eq!(ask("alice", ALICE_PW, "mail"), "OK", "cn=mail lists alice");
+    assert_eq!(ask("alice", ALICE_PW, "senders,ou=smtp"), "NO", "the service is one escaped RDN value");
+}
+
+#[test]
+fn slapd_killed_under_load_tempfails_then_recovers_without_leaks() {
+    const POOL: usize = 4;
+    let mut slapd = Slapd::start(&ldif());
+    let setup = conf(&format!("{}ldap_timeout: 2\nldap_pool_size: {POOL}\n", bind_conf(&slapd)));
+    let d = Arc::new(daemon(Target::Ours, &setup));
+    let pid = d.pid();
+    let stop = Arc::new(AtomicBool::new(false));
+    let (oks, tempfails) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let hammer = || -> Vec<std::thread::JoinHandle<()>> {
+        stop.store(false, Ordering::SeqCst);
+        (0..4)
+            .map(|_| {
+                let (d, stop, oks, tempfails) = (d.clone(), stop.clone(), oks.clone(), tempfails.clone());
+                std::thread::spawn(move || {
+                    while !stop.load(Ordering::SeqCst) {
+                        match auth(&d, "alice", ALICE_PW) {
+                            RawReply::ClosedWithoutReply => {
+                                tempfails.fetch_add(1, Ordering::SeqCst);
+                                // A refused connect fails in microseconds; no need to spin.
+                                std::thread::sleep(Duration::from_millis(5));
+                            }
+                            reply => {
+                                assert_eq!(reply.text(), "OK", "never NO while slapd is down or back");
+                                oks.fetch_add(1, Ordering::SeqCst);
+                            }
+                        }
+                    }
+                })
+            })
+            .collect()
+    };
+    let join = |workers: Vec<std::thread::JoinHandle<()>>| {
+        stop.store(true, Ordering::SeqCst);
+        for w in workers {
+            w.join().unwrap();
+        }
+    };
+
+    // Warm up until both pools hold connections, then count descriptors at rest.
+    let workers = hammer();
+    assert!(wait_until(Duration::from_secs(10), || oks.load(Ordering::SeqCst) >= 100), "{}", d.log());
+    join(workers);
+    let before = fd_count(pid);
+
+    let workers = hammer();
+    slapd.stop();
+    let down = tempfails.load(Ordering::SeqCst);
+    assert!(
+        wait_until(Duration::from_secs(10), || tempfails.load(Ordering::SeqCst) >= down + 20),
+        "no tempfails while slapd is down:\n{}",
+        d.log()
+    );
+    slapd.resume();
+    let restarted = Instant::now();
+    let oks_at_restart = oks.load(Ordering::SeqCst);
+    assert!(
+        wait_until(Duration::from_secs(5), || oks.load(Ordering::SeqCst) >= oks_at_restart + 100),
+        "not serving again within 5 s of the restart:\n{}",
+        d.log()
+    );
+    let recovery = restarted.elapsed();
+    join(workers);
+    assert!(d.log().contains("no LDAP server reachable"), "{}", d.log());
+
+    // Old connections were dropped with the dead server, not kept: at rest again, the count is
+    // back within what the two pools may hold.
+    let after = wait_fd_count_at_most(pid, before + 2 * POOL, Duration::from_secs(5));
+    assert!(after <= before + 2 * POOL, "descriptors {before} before, {after} after recovery");
+    println!("recovered in {recovery:?}; descriptors {before} before, {after} after");
+    assert_eq!(text(&d, "alice", "wrong"), "NO");
+}
+
+/// Side-by-side load run for the report: 16 one-request clients (`testsaslauthd --load`) against
+/// one slapd, ours and Cyrus `-a ldap -n 5` with the same saslauthd.conf, alternating:
+/// `cargo build --release --workspace --bins && cargo test --release -p saslauthd-tests --test
+/// ldap -- --ignored --nocapture ldap_benchmark`.
+#[test]
+#[ignore = "a 4 x 10 s benchmark, run by hand"]
+fn ldap_benchmark() {
+    let slapd = Slapd::start(&ldif());
+    let setup = conf(&bind_conf(&slapd));
+    let mut results: Vec<(Target, f64, f64, f64)> = Vec::new();
+    for target in [Target::Ours, Target::Cyrus, Target::Cyrus, Target::Ours] {
+        let d = Daemon::builder(target).mech("ldap", Some(&setup.conf)).threads(5).start();
+        // A benchmark of refusals would measure nothing: both must accept the user first.
+        assert_eq!(text(&d, "bob", "bob-pass"), "OK", "{target:?} does not accept the user:\n{}", d.log());
+        // Another user, so that our default brute-force penalty does not touch bob.
+        assert_eq!(text(&d, "alice", "wrong"), "NO", "{target:?}");
+        let mut cmd = Command::new(Target::Ours.testsaslauthd());
+        cmd.arg("-f").arg(d.socket()).args(["-u", "bob", "-p", "bob-pass", "-s", "smtp"]).args([
+            "--load",
+            "--concurrency",
+            "16",
+            "--duration",
+            "10",
+        ]);
+        // The daemon's process group holds Cyrus's workers too.
+        let (daemon_pid, slapd_pid) = (d.pid(), slapd.pid());
+        let cpu_now = || (cpu_ms(|_, group| group == daemon_pid), cpu_ms(|pid, _| pid == slapd_pid));
+        let (cpu_before, client_before) = (cpu_now(), children_cpu_ms());
+        let done = run_with_deadline(&mut cmd, Duration::from_secs(60));
+        let (cpu_after, client) = (cpu_now(), children_cpu_ms() - client_before);
+        let cpu = (cpu_after.0 - cpu_before.0, cpu_after.1 - cpu_before.1);
+        println!("{target:?}: {}{}", done.stdout, done.stderr);
+        let field = |name: &str| -> f64 {
+            let key = format!("{name}=");
+            let value = done.stdout.split_whitespace().find_map(|w| w.strip_prefix(&key));
+            value.and_then(|v| v.parse().ok()).unwrap_or(f64::NAN)
+        };
+        assert_eq!((field("no"), field("fail")), (0.0, 0.0), "{target:?}: {}\n{}", done.stdout, d.log());
+        let requests = field("requests");
+        println!(
+            "{target:?}: CPU per request: daemon {:.3} ms, slapd {:.3} ms, load client {:.3} ms",
+            cpu.0 as f64 / requests,
+            cpu.1 as f64 / requests,
+            client / requests
+        );
+        results.push((target, field("rps"), field("p50_ms"), field("p99_ms")));
+    }
+    let mean = |t: Target, pick: fn(&(Target, f64, f64, f64)) -> f64| {
+        let v: Vec<f64> = results.iter().filter(|r| r.0 == t).map(pick).collect();
+        v.iter().sum::<f64>() / v.len() as f64
+    };
+    let (ours, cyrus) = (Target::Ours, Target::Cyrus);
+    let (rps_o, rps_c) = (mean(ours, |r| r.1), mean(cyrus, |r| r.1));
+    let (p50_o, p50_c) = (mean(ours, |r| r.2), mean(cyrus, |r| r.2));
+    let (p99_o, p99_c) = (mean(ours, |r| r.3), mean(cyrus, |r| r.3));
+    println!(
+        "mean rps ours={rps_o:.1} cyrus={rps_c:.1} (x{:.2}); p50_ms ours={p50_o:.2} cyrus={p50_c:.2}; \
+         p99_ms ours={p99_o:.2} cyrus={p99_c:.2}",
+        rps_o / rps_c
+    );
+}
+
+/// CPU time (user + system, ms) of the processes whose (pid, process group) pass `pick`.
+fn cpu_ms(pick: impl Fn(u32, u32) -> bool) -> u64 {
+    let tick_ms = 1000 / 100; // USER_HZ is 100 on Linux.
+    let mut total = 0;
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else { continue };
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else { continue };
+        // After the parenthesised command name: state ppid pgrp … utime (12th) stime (13th).
+        let Some((_, rest)) = stat.rsplit_once(')') else { continue };
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        let number = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok()).unwrap_or(0);
+        if pick(pid, number(2) as u32) {
+            total += (number(11) + number(12)) * tick_ms;
+        }
+    }
+    total
+}
+
+/// CPU time (ms) of this process's reaped children: the load client, once it has exited (the
+/// daemon of an earlier round is reaped before the next round starts counting).
+fn children_cpu_ms() -> f64 {
+    use nix::sys::resource::{UsageWho, getrusage};
+    let usage = getrusage(UsageWho::RUSAGE_CHILDREN).unwrap();
+    let ms = |t: nix::sys::time::TimeVal| t.tv_sec() as f64 * 1000.0 + t.tv_usec() as f64 / 1000.0;
+    ms(usage.user_time()) + ms(usage.system_time())
 }

@@ -121,7 +121,7 @@ pub struct LdapConfig {
     /// `ldap_failback_interval` (ours): how long a failed server is skipped, and how long a
     /// connection to a later server is kept before trying the first again.
     pub failback: Duration,
-    /// `ldap_pool_size` (ours): idle connections kept per pool.
+    /// `ldap_pool_size` (ours): connections open at most per pool (searches, user binds).
     pub pool_size: usize,
 }
 

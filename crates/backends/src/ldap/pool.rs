@@ -1,4 +1,4 @@
-//! LDAP connections: opening one with failover across `ldap_servers`, and pools of idle ones.
+//! LDAP connections: opening one with failover across `ldap_servers`, and bounded pools of them.
 //!
 //! ldap3 has neither (one URL per connection, no pool), so both are here. A new connection
 //! tries the servers in order, skipping for `ldap_failback_interval` a server that just failed
@@ -7,10 +7,12 @@
 //! closed by the server are noticed on checkout (`is_closed`) or by the failed operation, which
 //! the verifier then retries once on a fresh connection.
 
-use ldap3::{Ldap, LdapConnAsync, LdapConnSettings};
+use ldap3::{Ldap, LdapConnAsync, LdapConnSettings, LdapError};
 use rustls::ClientConfig;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use zeroize::Zeroizing;
 
 /// Idle connections older than this are closed rather than reused (servers and firewalls
@@ -25,6 +27,8 @@ pub struct Connector {
     start_tls: bool,
     tls: Option<Arc<ClientConfig>>,
     no_verify: bool,
+    /// Whether the warning about `ldap_tls_check_peer: no` was logged.
+    warned_insecure: AtomicBool,
     failback: Duration,
 }
 
@@ -35,6 +39,8 @@ pub struct Conn {
     server: usize,
     opened: Instant,
     last_used: Instant,
+    /// The pool slot while checked out.
+    slot: Option<OwnedSemaphorePermit>,
 }
 
 impl Connector {
@@ -48,7 +54,16 @@ impl Connector {
         failback: Duration,
     ) -> Self {
         let down_until = Mutex::new(vec![None; servers.len()]);
-        Self { servers, down_until, timeout, start_tls, tls, no_verify, failback }
+        Self {
+            servers,
+            down_until,
+            timeout,
+            start_tls,
+            tls,
+            no_verify,
+            warned_insecure: AtomicBool::new(false),
+            failback,
+        }
     }
 
     /// Open a connection; the error lists why each server failed.
@@ -66,8 +81,9 @@ impl Connector {
             match self.connect_one(i).await {
                 Ok(ldap) => {
                     self.mark(i, None);
+                    self.warn_if_unverified(i);
                     let now = Instant::now();
-                    return Ok(Conn { ldap, server: i, opened: now, last_used: now });
+                    return Ok(Conn { ldap, server: i, opened: now, last_used: now, slot: None });
                 }
                 Err(e) => {
                     tracing::warn!("ldap: cannot connect to {}: {e}", self.servers[i]);
@@ -77,6 +93,19 @@ impl Connector {
             }
         }
         Err(format!("no LDAP server reachable ({})", errors.join("; ")))
+    }
+
+    /// Once per process, on the first connection that actually used TLS without verification
+    /// (logged here rather than at start-up so it names a server that was really reached).
+    fn warn_if_unverified(&self, server: usize) {
+        let tls = self.start_tls || self.servers[server].to_ascii_lowercase().starts_with("ldaps://");
+        if tls && self.no_verify && !self.warned_insecure.swap(true, Ordering::Relaxed) {
+            tracing::warn!(
+                "ldap: connected to {} without verifying its certificate (ldap_tls_check_peer: no): \
+                 insecure, anyone on the path can pose as the server and read the passwords",
+                self.servers[server]
+            );
+        }
     }
 
     fn mark(&self, server: usize, until: Option<Instant>) {
@@ -100,7 +129,7 @@ impl Connector {
         let (conn, ldap) = tokio::time::timeout(self.timeout, LdapConnAsync::with_settings(settings, uri))
             .await
             .map_err(|_| "timed out".to_owned())?
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| describe(&e, self.start_tls))?;
         tokio::spawn(async move {
             if let Err(e) = conn.drive().await {
                 tracing::debug!("ldap connection ended: {e}");
@@ -116,11 +145,34 @@ impl Connector {
     }
 }
 
-/// Idle connections of one kind, each bound as the same identity after checkout.
+/// A connect error as an administrator needs it: certificate problems named as such (they are
+/// configuration errors, not outages), the rest as ldap3 words them.
+fn describe(e: &LdapError, start_tls: bool) -> String {
+    let tls = match e {
+        LdapError::Io { source } => source.get_ref().and_then(|inner| inner.downcast_ref::<rustls::Error>()),
+        LdapError::Rustls { source } => Some(source),
+        _ => None,
+    };
+    match (tls, e) {
+        (Some(tls), _) => format!("TLS handshake failed: {tls}"),
+        (None, LdapError::LdapResult { result }) if start_tls => {
+            format!("StartTLS refused: rc={} {}", result.rc, result.text)
+        }
+        (None, LdapError::DNSName { source }) => format!("TLS: not a valid server name: {source}"),
+        _ => e.to_string(),
+    }
+}
+
+/// Connections of one kind, each bound as the same identity after checkout. At most `size`
+/// are open: a request finding all of them busy waits for one (up to the operation timeout)
+/// rather than opening more, so a burst neither churns connections (each new one costs the
+/// server a TCP handshake and a bind) nor grows the daemon's descriptors without bound.
 pub struct Pool {
     connector: Arc<Connector>,
     idle: Mutex<Vec<Conn>>,
-    max_idle: usize,
+    /// One permit per connection that may be checked out; idle connections hold none.
+    slots: Arc<Semaphore>,
+    size: usize,
     /// Bind as this (DN, password) when opening; `None` leaves the connection anonymous.
     bind: Option<(String, Zeroizing<String>)>,
     timeout: Duration,
@@ -129,26 +181,40 @@ pub struct Pool {
 /// Why no connection could be had.
 #[derive(Debug)]
 pub enum PoolError {
-    /// No server reachable, or the service bind failed for a transient reason.
+    /// No server reachable, the service bind failed, or every connection stayed busy.
     Unavailable(String),
 }
 
 impl Pool {
-    /// A pool keeping up to `max_idle` connections, bound with `bind` when opened.
+    /// A pool of up to `size` connections, bound with `bind` when opened.
     pub fn new(
         connector: Arc<Connector>,
-        max_idle: usize,
+        size: usize,
         bind: Option<(String, Zeroizing<String>)>,
         timeout: Duration,
     ) -> Self {
-        Self { connector, idle: Mutex::new(Vec::new()), max_idle, bind, timeout }
+        let slots = Arc::new(Semaphore::new(size));
+        Self { connector, idle: Mutex::new(Vec::with_capacity(size)), slots, size, bind, timeout }
     }
 
     /// An idle connection, or a new one (bound as the pool's identity).
     pub async fn get(&self) -> Result<Conn, PoolError> {
+        // Connections are only opened while holding a slot and with no idle one left, so the
+        // open ones (checked out or idle) never outnumber the slots.
+        let slot = match tokio::time::timeout(self.timeout, self.slots.clone().acquire_owned()).await {
+            Ok(Ok(slot)) => slot,
+            Ok(Err(_)) => return Err(PoolError::Unavailable("connection pool closed".into())),
+            Err(_) => {
+                return Err(PoolError::Unavailable(format!(
+                    "all {} LDAP connections stayed busy for {:?}",
+                    self.size, self.timeout
+                )));
+            }
+        };
         loop {
             let Some(mut conn) = self.idle.lock().ok().and_then(|mut idle| idle.pop()) else { break };
             if !self.connector.is_stale(&mut conn) {
+                conn.slot = Some(slot);
                 return Ok(conn);
             }
         }
@@ -166,16 +232,19 @@ impl Pool {
                 Err(e) => return Err(PoolError::Unavailable(format!("service bind: {e}"))),
             }
         }
+        conn.slot = Some(slot);
         Ok(conn)
     }
 
-    /// Return a connection that is still good for this pool's use.
+    /// Return a connection that is still good for this pool's use. (One that is not is
+    /// dropped instead, which closes it and frees its slot.)
     pub fn put(&self, mut conn: Conn) {
         conn.last_used = Instant::now();
-        if let Ok(mut idle) = self.idle.lock()
-            && idle.len() < self.max_idle
-        {
+        // Back in the idle list before the slot is freed, so the next waiter finds it.
+        let slot = conn.slot.take();
+        if let Ok(mut idle) = self.idle.lock() {
             idle.push(conn);
         }
+        drop(slot);
     }
 }
