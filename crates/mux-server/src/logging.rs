@@ -12,12 +12,29 @@ pub enum Target {
     Syslog,
 }
 
+fn filter(verbose: bool) -> EnvFilter {
+    let default = if verbose { "debug" } else { "info" };
+    EnvFilter::try_from_env("SASLAUTHD_LOG").unwrap_or_else(|_| EnvFilter::new(default))
+}
+
+/// A stderr subscriber for this thread while the daemon starts: where logs finally go is known
+/// only after it has detached, but configuration warnings (unknown keys, insecure TLS settings)
+/// are written while the mechanisms are built, and the operator starting it must see them.
+pub fn start_up(verbose: bool) -> tracing::subscriber::DefaultGuard {
+    let subscriber = tracing_subscriber::fmt()
+        .with_env_filter(filter(verbose))
+        .with_ansi(false)
+        .with_target(false)
+        .with_writer(std::io::stderr)
+        .finish();
+    tracing::subscriber::set_default(subscriber)
+}
+
 /// Install the global subscriber. `verbose` turns on debug lines (`-V`, `-d`);
 /// `SASLAUTHD_LOG` (an `EnvFilter` directive) overrides the level.
 pub fn init(target: Target, verbose: bool) {
-    let default = if verbose { "debug" } else { "info" };
-    let filter = EnvFilter::try_from_env("SASLAUTHD_LOG").unwrap_or_else(|_| EnvFilter::new(default));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_ansi(false).with_target(false);
+    let builder =
+        tracing_subscriber::fmt().with_env_filter(filter(verbose)).with_ansi(false).with_target(false);
     let installed = match target {
         Target::Stderr => builder.with_writer(std::io::stderr).try_init(),
         Target::Syslog => {

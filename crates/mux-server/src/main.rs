@@ -59,6 +59,7 @@ fn fail(code: u8, message: impl std::fmt::Display) -> u8 {
 
 fn start(cli: Cli) -> Result<(), u8> {
     let name = cli.mech.as_deref().ok_or_else(|| fail(1, "no authentication mechanism specified (-a)"))?;
+    let start_up_log = logging::start_up(cli.verbose || cli.debug);
     let mechs = parse_chain(name)?;
     let limits = Limits {
         max_field: usize::from(cli.max_field),
@@ -87,6 +88,7 @@ fn start(cli: Cli) -> Result<(), u8> {
         policy = policy.with_penalties(Penalties::new(Keyer::random().map_err(|e| fail(1, e))?, config));
     }
     if cli.check {
+        drop(start_up_log);
         logging::init(logging::Target::Stderr, true);
         let dirs: Vec<&Path> = cli.run_dirs.iter().map(PathBuf::as_path).collect();
         let probe = cli.check_user.clone().map(|user| check::Probe {
@@ -132,6 +134,7 @@ fn start(cli: Cli) -> Result<(), u8> {
         }
     };
     let target = if readiness.is_some() { logging::Target::Syslog } else { logging::Target::Stderr };
+    drop(start_up_log);
     logging::init(target, cli.verbose || cli.debug);
     if readiness.is_some() {
         // The daemon's own pid, written before the waiting parent is told to exit.

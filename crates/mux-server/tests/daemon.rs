@@ -507,3 +507,15 @@ fn sighup_reloads_the_configuration_and_keeps_it_when_the_new_one_is_bad() {
     signal(pid, nix::sys::signal::Signal::SIGTERM);
     assert!(child.0.wait().unwrap().success());
 }
+
+#[test]
+fn configuration_warnings_reach_the_operator_starting_the_daemon() {
+    let (dir, run, _) = setup();
+    let conf = dir.path().join("saslauthd.conf");
+    std::fs::write(&conf, "ldap_servers: ldap://127.0.0.1:9/\nldap_serach_base: dc=example\n").unwrap();
+    let started = saslauthd(&["-a", "ldap", "-O", conf.to_str().unwrap(), "-m", run.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&started.stderr);
+    assert!(started.status.success(), "{stderr}");
+    let _guard = Detached(pid_in(&run));
+    assert!(stderr.contains("unknown key ldap_serach_base ignored"), "{stderr}");
+}
