@@ -12,6 +12,7 @@ use sqlx::pool::PoolOptions;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgSslMode};
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePool};
 use sqlx::{Row, ValueRef};
+use std::path::Path;
 use std::time::Duration;
 use zeroize::Zeroizing;
 
@@ -64,6 +65,14 @@ fn pool_options<DB: sqlx::Database>(config: &SqlConfig) -> PoolOptions<DB> {
 /// Idle connections are closed after this; a restarted server is then reached afresh.
 const IDLE: Duration = Duration::from_secs(300);
 
+/// A path naming PostgreSQL's socket file itself (`/run/postgresql/.s.PGSQL.5433`) → its
+/// directory and port. PostgreSQL is reached through a directory plus a port, so a server on
+/// another port than 5432 can only be named through its socket file.
+fn pg_socket_file(path: &Path) -> Option<(&Path, u16)> {
+    let port = path.file_name()?.to_str()?.strip_prefix(".s.PGSQL.")?.parse().ok()?;
+    Some((path.parent()?, port))
+}
+
 impl ServerPool {
     /// A lazy pool for `host` (nothing is connected until the first request, so a server that is
     /// down at start-up only costs tempfails until it comes up).
@@ -98,7 +107,10 @@ impl ServerPool {
                 // Not `new()`: that reads PG* variables and ~/.pgpass behind the config's back.
                 let mut o = PgConnectOptions::new_without_pgpass().database(&config.database);
                 o = match host {
-                    Some(Host::Socket(dir)) => o.socket(dir),
+                    Some(Host::Socket(path)) => match pg_socket_file(path) {
+                        Some((dir, port)) => o.socket(dir).port(port),
+                        None => o.socket(path),
+                    },
                     Some(Host::Tcp { host, port }) => o.host(host).port(port.unwrap_or(5432)),
                     None => o,
                 };
@@ -166,5 +178,19 @@ impl ServerPool {
             ServerPool::Pgsql(pool) => run!(pool),
             ServerPool::Sqlite(pool) => run!(pool),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    #[test]
+    fn pg_socket_file_gives_directory_and_port() {
+        let file = Path::new("/tmp/pg/.s.PGSQL.5433");
+        assert_eq!(pg_socket_file(file), Some((Path::new("/tmp/pg"), 5433)));
+        assert_eq!(pg_socket_file(Path::new("/run/postgresql")), None);
+        assert_eq!(pg_socket_file(Path::new("/tmp/.s.PGSQL.x")), None);
     }
 }
