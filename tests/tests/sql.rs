@@ -346,15 +346,26 @@ fn sqlite_file_end_to_end() {
     expect(&daemon, "lite", "nope", "", "NO Incorrect password");
 }
 
-/// Benchmark for the report (run by hand: `cargo test -p saslauthd-tests --test sql -- --ignored
-/// --nocapture bench`): 16 clients for 10 s against the same MariaDB table of MD5-crypt hashes,
-/// ours (`-a sql`) and Cyrus (`-a pam` with `pam_mysql`, a uniquely named /etc/pam.d file created
-/// and removed by the test), both measured with our `testsaslauthd --load`.
+/// A `testsaslauthd --load` summary field (`rps=1234.5` → 1234.5).
+fn summary_field(line: &str, key: &str) -> f64 {
+    line.split_whitespace()
+        .find_map(|f| f.strip_prefix(key)?.strip_prefix('='))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no {key}= in {line:?}"))
+}
+
+/// Benchmark for the report, in release: `cargo build --release --workspace --bins && cargo test
+/// --release -p saslauthd-tests --test sql -- --ignored --nocapture bench_vs_cyrus_pam_mysql`.
+/// 16 clients for 10 s each against the same MariaDB table of MD5-crypt hashes over its socket:
+/// ours (`-a sql`) and Cyrus (`-a pam -n 5` with `pam_mysql`, a uniquely named /etc/pam.d file
+/// created and removed by the test), both driven by our `testsaslauthd --load`. Every request
+/// must be answered OK on both sides; the ratio is printed, not asserted (shared machine).
 #[test]
 #[ignore = "benchmark; needs libpam-mysql"]
 fn bench_vs_cyrus_pam_mysql() {
     use saslauthd_tests::PamService;
     use saslauthd_tests::mariadb::{DB_NAME, DB_PASSWORD, DB_USER};
+    const LOGIN: &str = "u7@example.org";
     require_program("mariadbd", "mariadb-server");
     assert!(
         Path::new("/lib/x86_64-linux-gnu/security/pam_mysql.so").exists(),
@@ -367,45 +378,38 @@ fn bench_vs_cyrus_pam_mysql() {
     let rows: Vec<(&str, &str, bool)> = rows.iter().map(|(u, h, a)| (u.as_str(), h.as_str(), *a)).collect();
     db.mailbox(&rows);
     let load = |daemon: &Daemon, service: &str| {
+        let single = send_raw_open(daemon.socket(), &request(LOGIN.as_bytes(), b"bench-pw", service, ""));
+        assert_eq!(single, counted_reply("OK"), "before timing\n{}", daemon.log());
         let out = Command::new(Target::Ours.testsaslauthd())
             .arg("-f")
             .arg(daemon.socket())
-            .args([
-                "--load",
-                "--concurrency",
-                "16",
-                "--duration",
-                "10",
-                "-u",
-                "u7@example.org",
-                "-p",
-                "bench-pw",
-            ])
+            .args(["--load", "--concurrency", "16", "--duration", "10", "-u", LOGIN, "-p", "bench-pw"])
             .args(["-s", service])
             .output()
             .unwrap();
         let line = String::from_utf8_lossy(&out.stdout).trim().to_owned();
-        assert!(
-            line.contains("fail=0"),
-            "{line}\n{}\n{}",
-            String::from_utf8_lossy(&out.stderr),
-            daemon.log()
-        );
+        let all_ok = summary_field(&line, "requests") > 0.0
+            && summary_field(&line, "ok") == summary_field(&line, "requests");
+        assert!(all_ok, "{line}\n{}\n{}", String::from_utf8_lossy(&out.stderr), daemon.log());
         line
     };
     let dir = tempfile::tempdir().unwrap();
     let conf = db.sql_conf(dir.path(), &db.socket().display().to_string(), "sql_pool_size: 16\n");
-    let ours = ours(&conf);
-    let ours_line = load(&ours, "smtp");
-    drop(ours);
+    let daemon = ours(&conf);
+    let ours_line = load(&daemon, "smtp");
+    drop(daemon);
     let pam = PamService::system(&format!(
         "auth required pam_mysql.so user={DB_USER} passwd={DB_PASSWORD} host={} db={DB_NAME} table=mailbox \
          usercolumn=username passwdcolumn=password crypt=1 where=active=1\n\
          account required pam_permit.so\n",
         db.socket().display()
     ));
-    let cyrus = Daemon::builder(Target::Cyrus).pam(&pam).threads(16).start();
+    let cyrus = Daemon::builder(Target::Cyrus).pam(&pam).threads(5).start();
     let cyrus_line = load(&cyrus, pam.name());
-    println!("ours  (-a sql):            {ours_line}");
-    println!("cyrus (-a pam + pam_mysql): {cyrus_line}");
+    println!("ours  (-a sql):                  {ours_line}");
+    println!("cyrus (-a pam -n 5 + pam_mysql): {cyrus_line}");
+    println!(
+        "requests/s ours/cyrus: {:.1}",
+        summary_field(&ours_line, "rps") / summary_field(&cyrus_line, "rps")
+    );
 }
