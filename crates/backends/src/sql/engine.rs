@@ -256,6 +256,15 @@ mod tests {
     use super::*;
 
     #[test]
+    fn only_connection_failures_are_retried() {
+        let io = std::io::Error::from(std::io::ErrorKind::BrokenPipe);
+        assert!(is_connection_error(&sqlx::Error::Io(io)));
+        assert!(is_connection_error(&sqlx::Error::Protocol("unexpected packet".into())));
+        assert!(!is_connection_error(&sqlx::Error::RowNotFound));
+        assert!(!is_connection_error(&sqlx::Error::ColumnNotFound("password".into())));
+    }
+
+    #[test]
     fn pg_socket_file_gives_directory_and_port() {
         let file = Path::new("/tmp/pg/.s.PGSQL.5433");
         assert_eq!(pg_socket_file(file), Some((Path::new("/tmp/pg"), 5433)));
