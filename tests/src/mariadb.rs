@@ -33,9 +33,11 @@ impl MariaDb {
     pub fn start() -> MariaDb {
         let install = require_program("mariadb-install-db", "mariadb-server");
         let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir(dir.path().join("tmp")).expect("create the server's tmpdir");
         let out = Command::new(install)
             .arg("--no-defaults")
             .arg(format!("--datadir={}", dir.path().join("data").display()))
+            .arg(format!("--tmpdir={}", dir.path().join("tmp").display()))
             .args(["--auth-root-authentication-method=normal", "--user=root", "--skip-test-db"])
             .output()
             .expect("run mariadb-install-db");
@@ -75,6 +77,10 @@ impl MariaDb {
         let child = Command::new(mariadbd)
             .arg("--no-defaults")
             .arg(format!("--datadir={}", d.join("data").display()))
+            // Its own tmpdir: a starting server deletes every `#sql*` file in its tmpdir, which
+            // in a shared /tmp are the temporary tables of the other servers tests run at the
+            // same time (their mariadb-install-db then fails with "Unknown table").
+            .arg(format!("--tmpdir={}", d.join("tmp").display()))
             .arg(format!("--socket={}", self.socket().display()))
             .arg(format!("--pid-file={}", d.join("mysqld.pid").display()))
             .arg(format!("--log-error={}", d.join("error.log").display()))

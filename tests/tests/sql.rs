@@ -1,18 +1,20 @@
-//! `-a sql` end to end against a real MariaDB started by the test: mkpasswd hashes (MD5-crypt,
-//! SHA-512-crypt, bcrypt) in the HOWTO's `mailbox` table, inactive users filtered by the query,
-//! injection attempts in user and realm, failover over `sql_hostnames`, and the database killed
-//! under load (tempfail, never `NO`) and restarted (recovery without restarting the daemon).
+//! `-a sql` end to end against a real MariaDB and a real PostgreSQL started by the tests:
+//! mkpasswd hashes (MD5-crypt, SHA-512-crypt, bcrypt) in the HOWTO's `mailbox` table, inactive
+//! users filtered by the query, injection attempts in user and realm, failover over
+//! `sql_hostnames`, and the database killed under load (tempfail, never `NO`) and restarted
+//! (recovery without restarting the daemon); a SQLite file.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::Path;
 use std::process::Command;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use saslauthd_tests::bins::require_program;
 use saslauthd_tests::mariadb::{MariaDb, free_port};
-use saslauthd_tests::{Daemon, RawReply, Target, counted_reply, request, send_raw_open};
+use saslauthd_tests::proc::{fd_count, wait_fd_count_at_most};
+use saslauthd_tests::{Daemon, Postgres, RawReply, Target, counted_reply, request, send_raw_open};
 
 /// A crypt(3) hash of `password` by the system's `mkpasswd -m <method>` (libxcrypt).
 fn mkpasswd(method: &str, password: &str) -> String {
@@ -22,6 +24,12 @@ fn mkpasswd(method: &str, password: &str) -> String {
         .expect("run mkpasswd");
     assert!(out.status.success(), "mkpasswd -m {method}: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8(out.stdout).unwrap().trim_end().to_owned()
+}
+
+/// Our daemon on `-a sql -O conf`, without brute-force penalties: the tests send wrong
+/// passwords and unknown users on purpose and must not wait seconds for each `NO`.
+fn ours(conf: &Path) -> Daemon {
+    Daemon::builder(Target::Ours).mech("sql", Some(conf)).arg("--no-penalty").start()
 }
 
 fn reply(daemon: &Daemon, login: &str, password: &str, realm: &str) -> RawReply {
@@ -37,19 +45,46 @@ fn expect(daemon: &Daemon, login: &str, password: &str, realm: &str, text: &str)
     );
 }
 
-/// MariaDB with the standard users; returns it and the hashes' users.
+/// The test users: (login, stored hash, active). Every hash is of `<scheme>-pw`.
+fn mailbox_rows() -> Vec<(&'static str, String, bool)> {
+    let md5 = mkpasswd("md5crypt", "md5-pw");
+    vec![
+        ("md5@example.org", md5.clone(), true),
+        ("sha@example.org", mkpasswd("sha512crypt", "sha-pw"), true),
+        ("bcrypt@example.org", mkpasswd("bcrypt", "bcrypt-pw"), true),
+        ("gone@example.org", md5.clone(), false),
+        ("odd%_\\'@example.org", md5, true),
+    ]
+}
+
+fn as_refs<'a>(rows: &'a [(&'static str, String, bool)]) -> Vec<(&'static str, &'a str, bool)> {
+    rows.iter().map(|(u, h, a)| (*u, h.as_str(), *a)).collect()
+}
+
+/// The HOWTO's checks with the realm joined by the query (`'%u@%r'`): each hash, a wrong
+/// password, an inactive user, an unknown one, injection attempts in login and realm.
+fn check_mailbox(daemon: &Daemon) {
+    let realm = "example.org";
+    expect(daemon, "md5", "md5-pw", realm, "OK");
+    expect(daemon, "sha", "sha-pw", realm, "OK");
+    expect(daemon, "bcrypt", "bcrypt-pw", realm, "OK");
+    expect(daemon, "md5", "sha-pw", realm, "NO Incorrect password");
+    expect(daemon, "gone", "md5-pw", realm, "NO Invalid username");
+    expect(daemon, "nobody", "x", realm, "NO Invalid username");
+    for evil in
+        ["' OR '1'='1", "md5@example.org' -- ", "\\", "%", "_d5", "md5\\", "md5'; DROP TABLE mailbox; --"]
+    {
+        expect(daemon, evil, "md5-pw", realm, "NO Invalid username");
+        expect(daemon, "md5", "md5-pw", evil, "NO Invalid username");
+    }
+    expect(daemon, "odd%_\\'", "md5-pw", realm, "OK");
+    expect(daemon, "md5", "md5-pw", realm, "OK");
+}
+
+/// MariaDB with the test users.
 fn mailbox() -> MariaDb {
     let db = MariaDb::start();
-    let md5 = mkpasswd("md5crypt", "md5-pw");
-    let sha = mkpasswd("sha512crypt", "sha-pw");
-    let bcrypt = mkpasswd("bcrypt", "bcrypt-pw");
-    db.mailbox(&[
-        ("md5@example.org", &md5, true),
-        ("sha@example.org", &sha, true),
-        ("bcrypt@example.org", &bcrypt, true),
-        ("gone@example.org", &md5, false),
-        ("odd%_\\'@example.org", &md5, true),
-    ]);
+    db.mailbox(&as_refs(&mailbox_rows()));
     db
 }
 
@@ -61,19 +96,60 @@ fn mariadb_hashes_filters_and_injection() {
     // '%u@%r' as in the HOWTO, with the realm joined by the query rather than by -r.
     let text = std::fs::read_to_string(&conf).unwrap().replace("'%u'", "'%u@%r'");
     std::fs::write(&conf, text).unwrap();
-    let daemon = Daemon::builder(Target::Ours).mech("sql", Some(&conf)).start();
-    let realm = "example.org";
-    expect(&daemon, "md5", "md5-pw", realm, "OK");
-    expect(&daemon, "sha", "sha-pw", realm, "OK");
-    expect(&daemon, "bcrypt", "bcrypt-pw", realm, "OK");
-    expect(&daemon, "md5", "sha-pw", realm, "NO Incorrect password");
-    expect(&daemon, "gone", "md5-pw", realm, "NO Invalid username");
-    expect(&daemon, "nobody", "x", realm, "NO Invalid username");
-    for evil in ["' OR '1'='1", "md5@example.org' -- ", "\\", "%", "_d5", "md5\\"] {
-        expect(&daemon, evil, "md5-pw", realm, "NO Invalid username");
-        expect(&daemon, "md5", "md5-pw", evil, "NO Invalid username");
+    let daemon = ours(&conf);
+    check_mailbox(&daemon);
+}
+
+/// PostgreSQL: the same users and checks over TCP (SCRAM login), the socket as
+/// `sql_hostnames`, then the server stopped (tempfail, never `NO`) and started again (answered
+/// without restarting the daemon). One server for all of it.
+#[test]
+fn postgres_hashes_filters_injection_and_outage() {
+    let mut pg = Postgres::start();
+    pg.mailbox(&as_refs(&mailbox_rows()));
+    let dir = tempfile::tempdir().unwrap();
+    // PostfixAdmin's PostgreSQL schema has a boolean `active`, compared with '1'.
+    let conf = pg.sql_conf(
+        dir.path(),
+        &format!("127.0.0.1:{}", pg.port()),
+        "SELECT password FROM mailbox WHERE username = '%u@%r' AND active = '1'",
+        "sql_connect_timeout: 0.5\nsql_retry_interval: 0.2\n",
+    );
+    let daemon = ours(&conf);
+    check_mailbox(&daemon);
+
+    // The socket file: its directory and its port (the server is not on 5432).
+    let sock_dir = tempfile::tempdir().unwrap();
+    let sock_conf = pg.sql_conf(
+        sock_dir.path(),
+        &pg.socket_dir().join(format!(".s.PGSQL.{}", pg.port())).display().to_string(),
+        "SELECT password FROM mailbox WHERE username = '%u' AND active",
+        "",
+    );
+    let by_socket = ours(&sock_conf);
+    expect(&by_socket, "sha@example.org", "sha-pw", "", "OK");
+    drop(by_socket);
+
+    pg.stop();
+    for password in ["md5-pw", "wrong"] {
+        let r = reply(&daemon, "md5", password, "example.org");
+        assert_eq!(r, RawReply::ClosedWithoutReply, "tempfail while down\n{}", daemon.log());
     }
-    expect(&daemon, "odd%_\\'", "md5-pw", realm, "OK");
+    pg.resume();
+    let deadline = std::time::Instant::now() + PHASE_DEADLINE;
+    loop {
+        match reply(&daemon, "md5", "md5-pw", "example.org") {
+            RawReply::ClosedWithoutReply => {
+                assert!(std::time::Instant::now() < deadline, "no OK after the restart\n{}", daemon.log());
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            r => {
+                assert_eq!(r, counted_reply("OK"), "{}", daemon.log());
+                break;
+            }
+        }
+    }
+    expect(&daemon, "sha", "md5-pw", "example.org", "NO Incorrect password");
 }
 
 #[test]
@@ -86,7 +162,7 @@ fn failover_over_hostnames_and_the_socket() {
         &format!("127.0.0.1:{}, 127.0.0.1:{}", free_port(), db.port()),
         "sql_connect_timeout: 1\nsql_retry_interval: 60\n",
     );
-    let daemon = Daemon::builder(Target::Ours).mech("sql", Some(&conf)).start();
+    let daemon = ours(&conf);
     expect(&daemon, "md5@example.org", "md5-pw", "", "OK");
     let started = std::time::Instant::now();
     expect(&daemon, "sha@example.org", "sha-pw", "", "OK");
@@ -95,55 +171,124 @@ fn failover_over_hostnames_and_the_socket() {
 
     let sock_dir = tempfile::tempdir().unwrap();
     let conf = db.sql_conf(sock_dir.path(), &db.socket().display().to_string(), "");
-    let daemon = Daemon::builder(Target::Ours).mech("sql", Some(&conf)).start();
+    let daemon = ours(&conf);
     expect(&daemon, "bcrypt@example.org", "bcrypt-pw", "", "OK");
+}
+
+/// How long a phase of an outage test may take on a loaded machine before the test gives up;
+/// the phases end as soon as what they wait for happens.
+const PHASE_DEADLINE: Duration = Duration::from_secs(30);
+
+/// Clients sending the same correct login in a loop, counting OKs and tempfails; any other
+/// reply is kept for the test to report.
+struct Load {
+    stop: Arc<AtomicBool>,
+    oks: Arc<AtomicUsize>,
+    tempfails: Arc<AtomicUsize>,
+    wrong: Arc<Mutex<Option<RawReply>>>,
+    workers: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl Load {
+    fn start(daemon: &Arc<Daemon>, clients: usize, login: &'static str, password: &'static str) -> Load {
+        let stop = Arc::new(AtomicBool::new(false));
+        let (oks, tempfails) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let wrong = Arc::new(Mutex::new(None));
+        let workers = (0..clients)
+            .map(|_| {
+                let (daemon, stop, oks, tempfails, wrong) =
+                    (daemon.clone(), stop.clone(), oks.clone(), tempfails.clone(), wrong.clone());
+                std::thread::spawn(move || {
+                    while !stop.load(Ordering::SeqCst) {
+                        match reply(&daemon, login, password, "") {
+                            RawReply::ClosedWithoutReply => tempfails.fetch_add(1, Ordering::SeqCst),
+                            r if r == counted_reply("OK") => oks.fetch_add(1, Ordering::SeqCst),
+                            r => {
+                                *wrong.lock().unwrap() = Some(r);
+                                return;
+                            }
+                        };
+                    }
+                })
+            })
+            .collect();
+        Load { stop, oks, tempfails, wrong, workers }
+    }
+
+    fn oks(&self) -> usize {
+        self.oks.load(Ordering::SeqCst)
+    }
+
+    fn tempfails(&self) -> usize {
+        self.tempfails.load(Ordering::SeqCst)
+    }
+
+    /// Waits until `done` holds, failing the test on a reply other than OK or a tempfail.
+    fn wait_until(&self, what: &str, daemon: &Daemon, done: impl Fn(&Load) -> bool) {
+        let deadline = std::time::Instant::now() + PHASE_DEADLINE;
+        loop {
+            if let Some(r) = self.wrong.lock().unwrap().take() {
+                panic!("{r:?} while waiting for {what}: only OK or a tempfail may come\n{}", daemon.log());
+            }
+            if done(self) {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no {what} within {PHASE_DEADLINE:?} (OK {}, tempfail {})\n{}",
+                self.oks(),
+                self.tempfails(),
+                daemon.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn finish(self, daemon: &Daemon) {
+        self.stop.store(true, Ordering::SeqCst);
+        for w in self.workers {
+            w.join().unwrap();
+        }
+        if let Some(r) = self.wrong.lock().unwrap().take() {
+            panic!("{r:?}: only OK or a tempfail may come\n{}", daemon.log());
+        }
+    }
 }
 
 #[test]
 fn database_killed_under_load_tempfails_then_recovers() {
+    const CLIENTS: usize = 4;
+    const POOL: usize = 4;
     let mut db = mailbox();
     let dir = tempfile::tempdir().unwrap();
+    // Timeouts generous for a loaded machine (a refused connection fails at once anyway); the
+    // killed server is tried again every 0.2 s.
     let conf = db.sql_conf(
         dir.path(),
         &format!("127.0.0.1:{}", db.port()),
-        "sql_connect_timeout: 0.5\nsql_timeout: 2\nsql_retry_interval: 0.2\n",
+        &format!("sql_pool_size: {POOL}\nsql_connect_timeout: 1\nsql_timeout: 5\nsql_retry_interval: 0.2\n"),
     );
-    let daemon = Arc::new(Daemon::builder(Target::Ours).mech("sql", Some(&conf)).start());
+    let daemon = Arc::new(ours(&conf));
     expect(&daemon, "md5@example.org", "md5-pw", "", "OK");
+    // One pooled connection now; after the restart there may be up to POOL, and no more.
+    let fds_with_one_connection = fd_count(daemon.pid());
 
-    let stop = Arc::new(AtomicBool::new(false));
-    let (oks, tempfails) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
-    let workers: Vec<_> = (0..4)
-        .map(|_| {
-            let (daemon, stop, oks, tempfails) =
-                (daemon.clone(), stop.clone(), oks.clone(), tempfails.clone());
-            std::thread::spawn(move || {
-                while !stop.load(Ordering::SeqCst) {
-                    match reply(&daemon, "md5@example.org", "md5-pw", "") {
-                        RawReply::ClosedWithoutReply => tempfails.fetch_add(1, Ordering::SeqCst),
-                        r => {
-                            assert_eq!(r, counted_reply("OK"), "never NO while the database is down");
-                            oks.fetch_add(1, Ordering::SeqCst)
-                        }
-                    };
-                }
-            })
-        })
-        .collect();
-    std::thread::sleep(Duration::from_millis(500));
+    let load = Load::start(&daemon, CLIENTS, "md5@example.org", "md5-pw");
+    load.wait_until("OK under load", &daemon, |l| l.oks() >= 10);
     db.stop();
-    std::thread::sleep(Duration::from_secs(2));
-    let during = tempfails.load(Ordering::SeqCst);
+    load.wait_until("tempfail while the database is down", &daemon, |l| l.tempfails() >= CLIENTS);
     db.resume();
-    std::thread::sleep(Duration::from_secs(2));
-    stop.store(true, Ordering::SeqCst);
-    for w in workers {
-        w.join().unwrap();
-    }
-    assert!(during > 0, "no tempfail while the database was down");
+    let oks_before_recovery = load.oks();
+    load.wait_until("OK after the restart", &daemon, |l| l.oks() > oks_before_recovery + CLIENTS);
+    load.finish(&daemon);
+
     expect(&daemon, "md5@example.org", "md5-pw", "", "OK");
     expect(&daemon, "md5@example.org", "wrong", "", "NO Incorrect password");
     assert!(daemon.log().contains("sql lookup failed"), "{}", daemon.log());
+    // Connections to the killed server are closed, not kept beside the new ones.
+    let bound = fds_with_one_connection - 1 + POOL;
+    let fds = wait_fd_count_at_most(daemon.pid(), bound, Duration::from_secs(5));
+    assert!(fds <= bound, "{fds} descriptors open after recovery, at most {bound} expected");
 }
 
 #[test]
@@ -196,20 +341,31 @@ fn sqlite_file_end_to_end() {
         ),
     )
     .unwrap();
-    let daemon = Daemon::builder(Target::Ours).mech("sql", Some(&conf)).start();
+    let daemon = ours(&conf);
     expect(&daemon, "lite", "lite-pw", "", "OK");
     expect(&daemon, "lite", "nope", "", "NO Incorrect password");
 }
 
-/// Benchmark for the report (run by hand: `cargo test -p saslauthd-tests --test sql -- --ignored
-/// --nocapture bench`): 16 clients for 10 s against the same MariaDB table of MD5-crypt hashes,
-/// ours (`-a sql`) and Cyrus (`-a pam` with `pam_mysql`, a uniquely named /etc/pam.d file created
-/// and removed by the test), both measured with our `testsaslauthd --load`.
+/// A `testsaslauthd --load` summary field (`rps=1234.5` → 1234.5).
+fn summary_field(line: &str, key: &str) -> f64 {
+    line.split_whitespace()
+        .find_map(|f| f.strip_prefix(key)?.strip_prefix('='))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no {key}= in {line:?}"))
+}
+
+/// Benchmark for the report, in release: `cargo build --release --workspace --bins && cargo test
+/// --release -p saslauthd-tests --test sql -- --ignored --nocapture bench_vs_cyrus_pam_mysql`.
+/// 16 clients for 10 s each against the same MariaDB table of MD5-crypt hashes over its socket:
+/// ours (`-a sql`) and Cyrus (`-a pam -n 5` with `pam_mysql`, a uniquely named /etc/pam.d file
+/// created and removed by the test), both driven by our `testsaslauthd --load`. Every request
+/// must be answered OK on both sides; the ratio is printed, not asserted (shared machine).
 #[test]
 #[ignore = "benchmark; needs libpam-mysql"]
 fn bench_vs_cyrus_pam_mysql() {
     use saslauthd_tests::PamService;
     use saslauthd_tests::mariadb::{DB_NAME, DB_PASSWORD, DB_USER};
+    const LOGIN: &str = "u7@example.org";
     require_program("mariadbd", "mariadb-server");
     assert!(
         Path::new("/lib/x86_64-linux-gnu/security/pam_mysql.so").exists(),
@@ -222,45 +378,42 @@ fn bench_vs_cyrus_pam_mysql() {
     let rows: Vec<(&str, &str, bool)> = rows.iter().map(|(u, h, a)| (u.as_str(), h.as_str(), *a)).collect();
     db.mailbox(&rows);
     let load = |daemon: &Daemon, service: &str| {
+        let single = send_raw_open(daemon.socket(), &request(LOGIN.as_bytes(), b"bench-pw", service, ""));
+        assert_eq!(single, counted_reply("OK"), "before timing\n{}", daemon.log());
         let out = Command::new(Target::Ours.testsaslauthd())
             .arg("-f")
             .arg(daemon.socket())
-            .args([
-                "--load",
-                "--concurrency",
-                "16",
-                "--duration",
-                "10",
-                "-u",
-                "u7@example.org",
-                "-p",
-                "bench-pw",
-            ])
+            .args(["--load", "--concurrency", "16", "--duration", "10", "-u", LOGIN, "-p", "bench-pw"])
             .args(["-s", service])
             .output()
             .unwrap();
         let line = String::from_utf8_lossy(&out.stdout).trim().to_owned();
-        assert!(
-            line.contains("fail=0"),
-            "{line}\n{}\n{}",
-            String::from_utf8_lossy(&out.stderr),
-            daemon.log()
-        );
+        let all_ok = summary_field(&line, "requests") > 0.0
+            && summary_field(&line, "ok") == summary_field(&line, "requests");
+        assert!(all_ok, "{line}\n{}\n{}", String::from_utf8_lossy(&out.stderr), daemon.log());
         line
     };
     let dir = tempfile::tempdir().unwrap();
-    let conf = db.sql_conf(dir.path(), &db.socket().display().to_string(), "sql_pool_size: 16\n");
-    let ours = Daemon::builder(Target::Ours).mech("sql", Some(&conf)).start();
-    let ours_line = load(&ours, "smtp");
-    drop(ours);
+    // Four connections (2× the cores): more only add MariaDB threads competing for the same
+    // cores (16 measured ~10% slower), fewer leave requests waiting for a connection.
+    let conf = db.sql_conf(dir.path(), &db.socket().display().to_string(), "sql_pool_size: 4\n");
+    // At the level it logs at in production (info, as without -d): -d's debug level adds a
+    // formatted "auth success" line per request that a real deployment does not write.
+    let daemon = Daemon::builder(Target::Ours).mech("sql", Some(&conf)).env("SASLAUTHD_LOG", "info").start();
+    let ours_line = load(&daemon, "smtp");
+    drop(daemon);
     let pam = PamService::system(&format!(
         "auth required pam_mysql.so user={DB_USER} passwd={DB_PASSWORD} host={} db={DB_NAME} table=mailbox \
          usercolumn=username passwdcolumn=password crypt=1 where=active=1\n\
          account required pam_permit.so\n",
         db.socket().display()
     ));
-    let cyrus = Daemon::builder(Target::Cyrus).pam(&pam).threads(16).start();
+    let cyrus = Daemon::builder(Target::Cyrus).pam(&pam).threads(5).start();
     let cyrus_line = load(&cyrus, pam.name());
-    println!("ours  (-a sql):            {ours_line}");
-    println!("cyrus (-a pam + pam_mysql): {cyrus_line}");
+    println!("ours  (-a sql):                  {ours_line}");
+    println!("cyrus (-a pam -n 5 + pam_mysql): {cyrus_line}");
+    println!(
+        "requests/s ours/cyrus: {:.1}",
+        summary_field(&ours_line, "rps") / summary_field(&cyrus_line, "rps")
+    );
 }

@@ -11,7 +11,8 @@ use sqlx::mysql::{MySqlConnectOptions, MySqlPool, MySqlSslMode};
 use sqlx::pool::PoolOptions;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgSslMode};
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePool};
-use sqlx::{Row, ValueRef};
+use sqlx::{Connection, Row, ValueRef};
+use std::path::Path;
 use std::time::Duration;
 use zeroize::Zeroizing;
 
@@ -59,10 +60,62 @@ fn pool_options<DB: sqlx::Database>(config: &SqlConfig) -> PoolOptions<DB> {
         .min_connections(0)
         .acquire_timeout(config.connect_timeout)
         .idle_timeout(IDLE)
+        // sqlx would ping every connection it hands out: a second round trip per lookup. A
+        // connection in steady use is known to work; one that fails anyway is dropped and the
+        // lookup retried ([`ServerPool::lookup`]).
+        .test_before_acquire(false)
+        .before_acquire(|conn: &mut DB::Connection, meta| {
+            Box::pin(async move {
+                if meta.idle_for > PING_AFTER_IDLE {
+                    conn.ping().await?;
+                }
+                Ok(true)
+            })
+        })
 }
 
 /// Idle connections are closed after this; a restarted server is then reached afresh.
 const IDLE: Duration = Duration::from_secs(300);
+
+/// A connection unused for longer than this is pinged before a lookup (the server may have
+/// dropped it meanwhile: a restart, `wait_timeout`, a firewall).
+const PING_AFTER_IDLE: Duration = Duration::from_secs(1);
+
+/// Whether `e` says the connection failed rather than the query: the connection must not go
+/// back to the pool, and the lookup deserves one more try on another.
+fn is_connection_error(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(_) | sqlx::Error::Protocol(_) | sqlx::Error::Tls(_) => true,
+        // SQLSTATE classes 08 (connection exception) and 57 (operator intervention, such as a
+        // server shutting down).
+        sqlx::Error::Database(d) => d.code().is_some_and(|c| c.starts_with("08") || c.starts_with("57")),
+        _ => false,
+    }
+}
+
+/// One connection straight to the server, closed again, when the pool holds none.
+///
+/// sqlx's pool takes a refused connection for a server still starting and retries it until the
+/// acquire timeout: during an outage every request would wait `sql_connect_timeout` before its
+/// tempfail or the next server. A direct connection fails at once; once the pool holds a
+/// connection this is skipped, so it costs one connection after start-up, idleness or an outage.
+async fn probe<DB: sqlx::Database>(pool: &sqlx::Pool<DB>) -> Result<(), sqlx::Error> {
+    use sqlx::ConnectOptions;
+    let options = pool.connect_options();
+    let connected = tokio::time::timeout(pool.options().get_acquire_timeout(), options.connect()).await;
+    let connection = connected.map_err(|_| sqlx::Error::PoolTimedOut)??;
+    // A polite close (COM_QUIT, Terminate): no "aborted connection" on the server, and MySQL's
+    // max_connect_errors never counts it.
+    connection.close().await
+}
+
+/// A path naming PostgreSQL's socket file itself (`/run/postgresql/.s.PGSQL.5433`) → its
+/// directory and port. PostgreSQL is reached through a directory plus a port, so a server on
+/// another port than 5432 can only be named through its socket file.
+fn pg_socket_file(path: &Path) -> Option<(&Path, u16)> {
+    let port = path.file_name()?.to_str()?.strip_prefix(".s.PGSQL.")?.parse().ok()?;
+    Some((path.parent()?, port))
+}
 
 impl ServerPool {
     /// A lazy pool for `host` (nothing is connected until the first request, so a server that is
@@ -98,7 +151,10 @@ impl ServerPool {
                 // Not `new()`: that reads PG* variables and ~/.pgpass behind the config's back.
                 let mut o = PgConnectOptions::new_without_pgpass().database(&config.database);
                 o = match host {
-                    Some(Host::Socket(dir)) => o.socket(dir),
+                    Some(Host::Socket(path)) => match pg_socket_file(path) {
+                        Some((dir, port)) => o.socket(dir).port(port),
+                        None => o.socket(path),
+                    },
                     Some(Host::Tcp { host, port }) => o.host(host).port(port.unwrap_or(5432)),
                     None => o,
                 };
@@ -132,39 +188,87 @@ impl ServerPool {
         }
     }
 
-    /// Run `sql` with `params` bound, reading at most two rows.
+    /// Run `sql` with `params` bound, reading at most two rows; once more on another connection
+    /// if the first one turns out to be broken.
     pub async fn lookup(&self, sql: &str, params: &[String]) -> Result<Found, sqlx::Error> {
+        match self.lookup_once(sql, params).await {
+            Err(e) if is_connection_error(&e) => {
+                tracing::debug!("sql connection failed ({e}); trying another");
+                self.lookup_once(sql, params).await
+            }
+            other => other,
+        }
+    }
+
+    async fn lookup_once(&self, sql: &str, params: &[String]) -> Result<Found, sqlx::Error> {
         // The same body for each engine; sqlx's generic bounds for this are longer than the code.
         macro_rules! run {
-            ($pool:expr) => {{
-                // The text is the operator's `sql_select` with placeholders; request data only
-                // ever travels in the bound parameters below.
-                let mut query = sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()));
-                for p in params {
-                    query = query.bind(p.as_str());
+            ($pool:expr, probe: $probe:expr) => {{
+                if $probe && $pool.size() == 0 {
+                    probe($pool).await?;
                 }
-                let mut rows = query.fetch($pool);
-                let Some(first) = rows.try_next().await? else { return Ok(Found::Nothing) };
-                if rows.try_next().await?.is_some() {
-                    return Ok(Found::Several);
+                let mut conn = $pool.acquire().await?;
+                let found = async {
+                    // The text is the operator's `sql_select` with placeholders; request data
+                    // only ever travels in the bound parameters below.
+                    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()));
+                    for p in params {
+                        query = query.bind(p.as_str());
+                    }
+                    let mut rows = query.fetch(&mut *conn);
+                    let Some(first) = rows.try_next().await? else { return Ok(Found::Nothing) };
+                    if rows.try_next().await?.is_some() {
+                        return Ok(Found::Several);
+                    }
+                    if first.columns().is_empty() || first.try_get_raw(0)?.is_null() {
+                        return Ok(Found::Null);
+                    }
+                    match first.try_get::<String, _>(0) {
+                        Ok(text) => Ok(Found::One(Zeroizing::new(text))),
+                        // VARBINARY/BLOB/bytea columns: accept them when they hold UTF-8.
+                        Err(_) => match first.try_get::<Vec<u8>, _>(0).map(String::from_utf8) {
+                            Ok(Ok(text)) => Ok(Found::One(Zeroizing::new(text))),
+                            _ => Ok(Found::NotText),
+                        },
+                    }
                 }
-                if first.columns().is_empty() || first.try_get_raw(0)?.is_null() {
-                    return Ok(Found::Null);
+                .await;
+                if let Err(e) = &found
+                    && is_connection_error(e)
+                {
+                    conn.close_on_drop();
                 }
-                match first.try_get::<String, _>(0) {
-                    Ok(text) => Ok(Found::One(Zeroizing::new(text))),
-                    // VARBINARY/BLOB/bytea columns: accept them when they hold UTF-8.
-                    Err(_) => match first.try_get::<Vec<u8>, _>(0).map(String::from_utf8) {
-                        Ok(Ok(text)) => Ok(Found::One(Zeroizing::new(text))),
-                        _ => Ok(Found::NotText),
-                    },
-                }
+                found
             }};
         }
         match self {
-            ServerPool::Mysql(pool) => run!(pool),
-            ServerPool::Pgsql(pool) => run!(pool),
-            ServerPool::Sqlite(pool) => run!(pool),
+            ServerPool::Mysql(pool) => run!(pool, probe: true),
+            ServerPool::Pgsql(pool) => run!(pool, probe: true),
+            // Opening a missing file fails at once; there is no server to be refused by.
+            ServerPool::Sqlite(pool) => run!(pool, probe: false),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    #[test]
+    fn only_connection_failures_are_retried() {
+        let io = std::io::Error::from(std::io::ErrorKind::BrokenPipe);
+        assert!(is_connection_error(&sqlx::Error::Io(io)));
+        assert!(is_connection_error(&sqlx::Error::Protocol("unexpected packet".into())));
+        assert!(!is_connection_error(&sqlx::Error::RowNotFound));
+        assert!(!is_connection_error(&sqlx::Error::ColumnNotFound("password".into())));
+    }
+
+    #[test]
+    fn pg_socket_file_gives_directory_and_port() {
+        let file = Path::new("/tmp/pg/.s.PGSQL.5433");
+        assert_eq!(pg_socket_file(file), Some((Path::new("/tmp/pg"), 5433)));
+        assert_eq!(pg_socket_file(Path::new("/run/postgresql")), None);
+        assert_eq!(pg_socket_file(Path::new("/tmp/.s.PGSQL.x")), None);
     }
 }

@@ -8,6 +8,7 @@
 
 pub mod config;
 pub mod engine;
+pub mod lex;
 pub mod query;
 
 use crate::conf_file::ConfFile;

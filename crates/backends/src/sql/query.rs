@@ -4,9 +4,11 @@
 //! login holding `'` rewrites the query. Here every single-quoted string literal that contains a
 //! `%` becomes one placeholder (`?` for MySQL and SQLite, `$n` for PostgreSQL) whose value is the
 //! literal's expansion: `'%u@%r'` → `?` bound to `joe@example.org`. No request data ever becomes
-//! SQL text. Literals without `%` are left as written. Hand-written: no crate parses this syntax.
+//! SQL text. Literals without `%`, quoted names and comments are left as written; [`lex`] finds
+//! them by the engine's rules. Hand-written: no crate parses this syntax.
 
 use super::config::Engine;
+use super::lex::{self, Kind, Token};
 use std::fmt;
 
 /// A macro inside a quoted literal.
@@ -83,48 +85,73 @@ impl fmt::Debug for Query {
 impl Query {
     /// Parse `select` for `engine`; the error says what is wrong, for `ConfFile::bad_value`.
     pub fn parse(select: &str, engine: Engine) -> Result<Query, String> {
+        let tokens = lex::tokens(select, engine)?;
+        let bytes = select.as_bytes();
         let mut sql = String::with_capacity(select.len());
         let mut params = Vec::new();
-        let mut chars = select.char_indices().peekable();
-        while let Some((at, c)) = chars.next() {
-            match c {
-                '\'' => {
-                    let (body, end) = literal(select, at, '\'', engine)?;
-                    // Skip what `literal` consumed.
-                    while chars.peek().is_some_and(|&(i, _)| i < end) {
-                        chars.next();
+        for (n, token) in tokens.iter().enumerate() {
+            let text = &select[token.span.clone()];
+            let body = &select[token.body.clone()];
+            let at = token.span.start;
+            match token.kind {
+                Kind::Str { .. } if !body.contains('%') => sql.push_str(text),
+                Kind::Str { backslash } => {
+                    if at > 0 && (lex::is_word_byte(bytes[at - 1]) || bytes[at - 1] == b'&') {
+                        return Err(format!(
+                            "the quoted macro string at byte {at} is joined to the word before it \
+                             (a prefixed string such as E'…', N'…' or _utf8'…' cannot be a parameter)"
+                        ));
                     }
-                    if body.contains('%') {
-                        params.push(template(body, engine)?);
-                        match engine {
-                            Engine::Pgsql => sql.push_str(&format!("${}", params.len())),
-                            Engine::Mysql | Engine::Sqlite => sql.push('?'),
+                    if beside_string(tokens[..n].iter().rev()) || beside_string(tokens[n + 1..].iter()) {
+                        return Err(format!(
+                            "the quoted macro string at byte {at} stands next to another string \
+                             (MySQL joins them; write one string)"
+                        ));
+                    }
+                    params.push(template(body, backslash)?);
+                    match engine {
+                        Engine::Pgsql => {
+                            sql.push_str(&format!("${}", params.len()));
+                            // `$1AND` or `$12` would read differently from `'%u'AND`.
+                            if bytes.get(token.span.end).is_some_and(|&b| lex::is_word_byte(b)) {
+                                sql.push(' ');
+                            }
                         }
-                    } else {
-                        sql.push_str(&select[at..end]);
+                        Engine::Mysql | Engine::Sqlite => sql.push('?'),
                     }
                 }
-                '"' | '`' => {
-                    let (body, end) = literal(select, at, c, engine)?;
-                    if body.contains('%') {
-                        return Err(format!("a macro inside {c}…{c} (macros go inside single quotes)"));
-                    }
-                    while chars.peek().is_some_and(|&(i, _)| i < end) {
-                        chars.next();
-                    }
-                    sql.push_str(&select[at..end]);
+                Kind::Quoted { .. } if body.contains('%') => {
+                    let open = text.chars().next().unwrap_or('"');
+                    return Err(format!(
+                        "a macro inside {open}…{open} at byte {at} (macros go inside single quotes)"
+                    ));
                 }
-                '%' => {
+                Kind::Quoted { .. } | Kind::Comment => sql.push_str(text),
+                Kind::Char('%') => {
                     return Err(format!(
                         "macro at byte {at} is outside single quotes (write '%u', never %u: \
                          each quoted string becomes a bound parameter)"
                     ));
                 }
-                '?' => return Err("contains `?` (placeholders are added by saslauthd)".into()),
-                '$' if engine == Engine::Pgsql && chars.peek().is_some_and(|&(_, n)| n.is_ascii_digit()) => {
+                Kind::Char('?') if engine != Engine::Pgsql => {
+                    return Err("contains `?` (placeholders are added by saslauthd)".into());
+                }
+                Kind::Char('$')
+                    if engine == Engine::Pgsql && bytes.get(at + 1).is_some_and(u8::is_ascii_digit) =>
+                {
                     return Err("contains `$n` (placeholders are added by saslauthd)".into());
                 }
-                _ => sql.push(c),
+                // SQLite's named parameters (`:name`, `@name`, `$name`; `#name` internally).
+                Kind::Char(c @ (':' | '@' | '$' | '#'))
+                    if engine == Engine::Sqlite
+                        && bytes.get(at + 1).is_some_and(|&b| lex::is_word_byte(b))
+                        && !(c == '$' && at > 0 && lex::is_word_byte(bytes[at - 1])) =>
+                {
+                    return Err(format!(
+                        "contains the SQLite parameter `{c}…` at byte {at} (placeholders are added by saslauthd)"
+                    ));
+                }
+                Kind::Char(c) => sql.push(c),
             }
         }
         if params.is_empty() {
@@ -144,32 +171,19 @@ impl Query {
     }
 }
 
-/// The quoted literal opening at byte `open`: its raw body and the byte just past its closing
-/// quote. A doubled quote is part of the body; in MySQL a backslash also escapes the next char.
-fn literal(select: &str, open: usize, quote: char, engine: Engine) -> Result<(&str, usize), String> {
-    let body_start = open + quote.len_utf8();
-    let bytes = select.as_bytes();
-    let q = quote as u8;
-    let mut i = body_start;
-    while i < bytes.len() {
-        let b = bytes[i];
-        if b == b'\\' && engine == Engine::Mysql && quote != '`' {
-            i += 2;
-        } else if b == q {
-            if bytes.get(i + 1) == Some(&q) {
-                i += 2;
-            } else {
-                return Ok((&select[body_start..i], i + 1));
-            }
-        } else {
-            i += 1;
-        }
-    }
-    Err(format!("unterminated {quote}…{quote} string"))
+/// Whether the first token that is neither blank nor a comment is a string value.
+fn beside_string<'a>(mut tokens: impl Iterator<Item = &'a Token>) -> bool {
+    tokens
+        .find(|t| match t.kind {
+            Kind::Char(c) => !c.is_whitespace(),
+            Kind::Comment => false,
+            _ => true,
+        })
+        .is_some_and(|t| matches!(t.kind, Kind::Str { .. } | Kind::Quoted { string: true }))
 }
 
-/// A single-quoted body holding macros → its template.
-fn template(body: &str, engine: Engine) -> Result<Template, String> {
+/// A single-quoted body holding macros → its template; `backslash` when `\` is an escape in it.
+fn template(body: &str, backslash: bool) -> Result<Template, String> {
     let mut pieces = Vec::new();
     let mut text = String::new();
     let mut chars = body.chars();
@@ -201,9 +215,9 @@ fn template(body: &str, engine: Engine) -> Result<Template, String> {
                 chars.next();
                 text.push('\'');
             }
-            '\\' if engine == Engine::Mysql => {
-                // MySQL reads `\x` as an escape and the other engines do not; rather than guess
-                // what the operator meant for a bound value, refuse.
+            '\\' if backslash => {
+                // An escape means the server's settings decide what the operator meant for the
+                // value (MySQL's NO_BACKSLASH_ESCAPES); rather than guess, refuse.
                 return Err("a backslash inside a quoted macro string".into());
             }
             _ => text.push(c),
@@ -280,6 +294,73 @@ mod tests {
         assert!(err("SELECT p FROM t WHERE u = $1", Engine::Pgsql).contains("$n"));
         assert!(err("SELECT p FROM t", Engine::Mysql).contains("no quoted macro"));
         assert!(err(r"SELECT p FROM t WHERE u = '\%u'", Engine::Mysql).contains("backslash"));
+    }
+
+    #[test]
+    fn comments_are_kept_and_never_expanded() {
+        // A quote or a macro inside a comment is the comment's, not a string or a parameter.
+        let q =
+            Query::parse("SELECT p FROM t WHERE u = '%u' -- it's the old '%U' form", Engine::Pgsql).unwrap();
+        assert_eq!(q.sql(), "SELECT p FROM t WHERE u = $1 -- it's the old '%U' form");
+        assert_eq!(q.bind_values(&VALUES), ["joe@example.org"]);
+        let q =
+            Query::parse("SELECT p /* don't: '%r' */ FROM t WHERE u = '%u' # 100%", Engine::Mysql).unwrap();
+        assert_eq!(q.sql(), "SELECT p /* don't: '%r' */ FROM t WHERE u = ? # 100%");
+        assert_eq!(q.params.len(), 1);
+        let q = Query::parse("SELECT p FROM t /* /* it's */ '%r' */ WHERE u = '%u'", Engine::Pgsql).unwrap();
+        assert_eq!(q.sql(), "SELECT p FROM t /* /* it's */ '%r' */ WHERE u = $1");
+        // MySQL's `--` without a space is two minus signs: the string after it is a parameter.
+        let q = Query::parse("SELECT p FROM t WHERE n = 1--'%u'", Engine::Mysql).unwrap();
+        assert_eq!(q.sql(), "SELECT p FROM t WHERE n = 1--?");
+        // Everything quoted is in a comment: no parameter at all.
+        let err = Query::parse("SELECT p FROM t -- WHERE u = '%u'", Engine::Sqlite).unwrap_err();
+        assert!(err.contains("no quoted macro"), "{err}");
+    }
+
+    #[test]
+    fn odd_quoting_lands_where_the_server_sees_it() {
+        // Doubled quotes, MySQL backslash escapes, PostgreSQL E'' and $$ strings, SQLite [names].
+        let q = Query::parse(r"SELECT p FROM t WHERE a = 'x\\' AND u = 'it''s %u'", Engine::Mysql).unwrap();
+        assert_eq!(q.sql(), r"SELECT p FROM t WHERE a = 'x\\' AND u = ?");
+        assert_eq!(q.bind_values(&VALUES), ["it's joe@example.org"]);
+        let q = Query::parse(r"SELECT p FROM t WHERE a = E'\'' AND b = $$'$$ AND u = '%u'", Engine::Pgsql)
+            .unwrap();
+        assert_eq!(q.sql(), r"SELECT p FROM t WHERE a = E'\'' AND b = $$'$$ AND u = $1");
+        let q = Query::parse("SELECT [it's] FROM t WHERE u = '%u'", Engine::Sqlite).unwrap();
+        assert_eq!(q.sql(), "SELECT [it's] FROM t WHERE u = ?");
+        // PostgreSQL: a standard string keeps its backslash; `::` casts and `?` operators stay.
+        let q = Query::parse(r"SELECT p FROM t WHERE u = '\%u'::text AND j ? 'k'", Engine::Pgsql).unwrap();
+        assert_eq!(q.sql(), r"SELECT p FROM t WHERE u = $1::text AND j ? 'k'");
+        assert_eq!(q.bind_values(&VALUES), [r"\joe@example.org"]);
+        // A word right after the string stays a separate word after `$n`.
+        let q = Query::parse("SELECT p FROM t WHERE u = '%u'AND d = '%d'1", Engine::Pgsql).unwrap();
+        assert_eq!(q.sql(), "SELECT p FROM t WHERE u = $1 AND d = $2 1");
+    }
+
+    #[test]
+    fn odd_quoting_that_could_mislead_is_refused() {
+        let err = |s, e| Query::parse(s, e).unwrap_err();
+        // Prefixed strings cannot become a bare placeholder.
+        assert!(err("SELECT p FROM t WHERE u = E'%u'", Engine::Pgsql).contains("joined to the word"));
+        assert!(err("SELECT p FROM t WHERE u = N'%u'", Engine::Mysql).contains("joined to the word"));
+        assert!(err("SELECT p FROM t WHERE u = _utf8mb4'%u'", Engine::Mysql).contains("joined"));
+        assert!(err("SELECT p FROM t WHERE u = U&'%u'", Engine::Pgsql).contains("joined"));
+        // MySQL joins adjacent strings: 'a' 'b' is 'ab', but `? 'b'` is a syntax error.
+        assert!(err("SELECT p FROM t WHERE u = '%u' '@x'", Engine::Mysql).contains("next to another"));
+        assert!(err("SELECT p FROM t WHERE u = 'x' /* c */ '%u'", Engine::Mysql).contains("next to"));
+        // Macros in other quotes, in dollar quotes, SQLite named parameters.
+        assert!(err("SELECT p FROM t WHERE u = $$%u$$", Engine::Pgsql).contains("macro inside $"));
+        assert!(err("SELECT p FROM t WHERE u = `%u`", Engine::Mysql).contains("macro inside `"));
+        assert!(err("SELECT p FROM t WHERE u = [%u]", Engine::Sqlite).contains("macro inside ["));
+        assert!(err("SELECT p FROM t WHERE u = '%u' AND d = :dom", Engine::Sqlite).contains(":…"));
+        assert!(err("SELECT p FROM t WHERE u = '%u' AND d = @dom", Engine::Sqlite).contains("@…"));
+        assert!(err("SELECT p FROM t WHERE u = '%u' AND d = $dom", Engine::Sqlite).contains("$…"));
+        assert!(Query::parse("SELECT p$1 FROM t WHERE u = '%u'", Engine::Sqlite).is_ok(), "a$ name");
+        // Executable comments, and quotes the comment or string never closes.
+        assert!(err("SELECT /*!50000 p */ FROM t WHERE u = '%u'", Engine::Mysql).contains("executable"));
+        assert!(err("SELECT p FROM t WHERE u = '%u' /* x", Engine::Pgsql).contains("unterminated /*"));
+        assert!(err("SELECT p FROM t WHERE u = 'it''%u", Engine::Pgsql).contains("unterminated '"));
+        assert!(err("SELECT p FROM t WHERE u = '%u' -- x\nAND v = %r", Engine::Pgsql).contains("outside"));
     }
 
     #[test]
