@@ -26,6 +26,15 @@ fn ask(socket: &Path, login: &[u8], password: &[u8]) -> Option<String> {
     ask_fields(socket, &[login, password, b"imap", b""])
 }
 
+/// Wait until `socket` accepts connections: the file appears at bind(), a moment before listen(),
+/// and a connect in between is refused.
+fn wait_listening(socket: &Path) {
+    let until = Instant::now() + Duration::from_secs(10);
+    while UnixStream::connect(socket).is_err() && Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 /// Send `fields` as one request and read the reply (None: closed without one).
 fn ask_fields(socket: &Path, fields: &[&[u8]]) -> Option<String> {
     let mut stream = UnixStream::connect(socket).unwrap();
@@ -137,10 +146,7 @@ fn foreground_writes_a_pid_file_and_sigint_cleans_up() {
             .spawn()
             .unwrap(),
     );
-    let until = Instant::now() + Duration::from_secs(10);
-    while !run.join("mux").exists() && Instant::now() < until {
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    wait_listening(&run.join("mux"));
     assert_eq!(pid_in(&run) as u32, child.0.id());
     signal(child.0.id() as i32, nix::sys::signal::Signal::SIGINT);
     assert!(child.0.wait().unwrap().success());
@@ -243,10 +249,7 @@ fn socket_activation_serves_the_inherited_socket_and_notifies() {
             .spawn()
             .unwrap(),
     );
-    let until = Instant::now() + Duration::from_secs(10);
-    while !socket.exists() && Instant::now() < until {
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    wait_listening(&socket);
     // The daemon starts on the first connection and answers it on the inherited socket.
     assert_eq!(ask(&socket, b"joe", b"pw").as_deref(), Some("OK"));
     assert_eq!(ask(&socket, b"joe", b"nope").as_deref(), Some("NO Incorrect password"));
@@ -469,10 +472,7 @@ fn sighup_reloads_the_configuration_and_keeps_it_when_the_new_one_is_bad() {
     );
     let pid = child.0.id() as i32;
     let mux = run.join("mux");
-    let until = Instant::now() + Duration::from_secs(10);
-    while !mux.exists() && Instant::now() < until {
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    wait_listening(&mux);
     let log_has = |needle: &str| {
         let until = Instant::now() + Duration::from_secs(10);
         loop {
