@@ -102,6 +102,119 @@ def passwd_seeds(stored):
     seed("malformed", b"dave", b"nohash\n:orphan\n\xff\xfe:{PLAIN}pw\ndave:" + stored["des-crypt"].encode() + b"\n")
 
 
+def conf_seeds():
+    write("conf_file", "ldap-bind", b"""# saslauthd.conf
+ldap_servers: ldap://127.0.0.1:3890/ ldaps://ldap2.example.org/
+ldap_bind_dn: cn=sasl,dc=example,dc=org
+ldap_bind_pw: s3cr:et
+ldap_search_base: ou=people,dc=%2,dc=%1
+ldap_filter: (&(objectClass=posixAccount)(uid=%U))
+ldap_timeout: 3
+ldap_tls_check_peer: yes
+ldap_tls_cacert_file: /etc/ssl/certs/ca.pem
+""")
+    write("conf_file", "ldap-fastbind-groups", b"""ldap_auth_method: fastbind
+ldap_filter: uid=%u,ou=people,dc=example,dc=org
+ldap_group_dn: cn=mail,ou=groups,dc=example,dc=org
+ldap_group_attr: memberUid
+ldap_group_match_method: attr
+ldap_scope: one
+ldap_deref: search
+ldap_password: other
+LDAP_Start_TLS: on\r
+ldap_pool_size: 2
+""")
+    write("conf_file", "ldap-custom-filter-group", b"""  ldap_auth_method: custom
+ldap_password_attr: userPassword
+ldap_group_filter: (&(cn=mail)(member=%D))
+ldap_group_match_method: filter
+ldap_group_search_base: ou=groups,dc=example
+ldap_default_realm: example.org
+ldap_use_sasl: no
+ldap_version: 3
+ldap_failback_interval: 10
+unknown_key: kept
+""")
+    write("conf_file", "sql-mysql", b"""sql_engine: mysql
+sql_hostnames: db1:3307, [::1]:3306 ,/run/mysqld/mysqld.sock, db2
+sql_user: sasl
+sql_passwd: s3cret
+sql_database: mail
+sql_select: SELECT password FROM mailbox WHERE username = '%u@%r' AND active = 1
+sql_password_scheme: plain
+sql_usessl: yes
+sql_pool_size: 4
+sql_timeout: 0.5
+sql_retry_interval: 20
+""")
+    write("conf_file", "sql-pgsql", b"""sql_engine: pgsql
+sql_hostnames: localhost
+sql_database: mail
+sql_select: SELECT p FROM users WHERE u = '%U' AND d = '%d'
+sql_tls: verify-full
+sql_default_realm: example.org
+""")
+    write("conf_file", "sql-sqlite", b"sql_engine: sqlite\nsql_database: /var/lib/mail.db\nsql_select: SELECT p FROM t WHERE u = '%u'\n")
+    write("conf_file", "syntax-errors", b"ldap_servers: x\nno colon here\n")
+
+
+def sql_select_seeds():
+    mysql, pgsql, sqlite = b"\x00", b"\x01", b"\x02"
+    write("sql_select", "cyrus", mysql + b"SELECT password FROM mailbox WHERE username = '%u@%r' AND active = 1")
+    write("sql_select", "pgsql-two", pgsql + b"SELECT p FROM t WHERE u = '%U' AND d = '%d' AND s = 'x'")
+    write("sql_select", "every-macro", sqlite + b"SELECT '%u|%U|%d|%r|%s|%%|it''s'")
+    write("sql_select", "mysql-escapes", mysql + rb"SELECT p FROM `t` WHERE a = 'it\'s ''x''' AND u = '%u'")
+    write("sql_select", "pgsql-identifiers", pgsql + rb"""SELECT "p" FROM t WHERE a = 'c:\' AND u = '%u'""")
+    write("sql_select", "refused", mysql + b"SELECT p FROM t WHERE u = %u OR v = ? OR w = '%x'")
+
+
+def rimap_target_seeds():
+    for name, option in [
+        ("host", "mail.example.org"),
+        ("slash-port", "127.0.0.1/14143"),
+        ("colon-port", "127.0.0.1:14143"),
+        ("service-name", "host/imaps"),
+        ("v6-bracket", "[::1]:1143"),
+        ("v6-bare", "fe80::1"),
+        ("imaps-options", "imaps://mail.example.org:993/?ca_file=/etc/ssl/ca%20x.pem&tls_name=n.example&timeout=2.5"),
+        ("starttls", "imap://[::1]:1143?starttls=yes&connect_timeout=1&read_timeout=7"),
+        ("refused", "imap://u:p@h/INBOX?starttls=maybe"),
+    ]:
+        write("rimap_target", name, option.encode())
+
+
+def ldap_expand_seeds():
+    # Flags: bit 0 = DN (else filter), bit 1 = a user DN is known.
+    def seed(name, flags, template, login, service=b"smtp", realm=b"example.org", dn=b""):
+        fields = (template, login, service, realm, dn)
+        write("ldap_expand", name, bytes([flags]) + b"".join(bytes([len(f)]) + f for f in fields))
+    seed("filter-uid", 0, b"(uid=%u)", b"*)(uid=*")
+    seed("filter-and", 0, b"(&(objectClass=person)(mail=%U@%d)(o=%1.%2)%R)", rb"jo\e@mail.example.org")
+    seed("filter-member", 2, b"(&(cn=%s)(member=%D))", b"joe", dn=b"uid=jo*e,dc=x")
+    seed("dn-uid", 1, b"uid=%U,ou=%d,dc=%2,dc=%1", b' #a+b,c=d;<>"@x.org ')
+    seed("dn-user-dn", 3, b"cn=%s,%D", b"joe", dn=b"uid=joe,dc=example,dc=org")
+    seed("tokens", 0, b"%u|%U|%d|%r|%R|%s|%%|%x|%1|%2|%3|%4|100%", b"alice@mail.example.org", realm=b"realm.test")
+
+
+def imap_login_seeds():
+    # Mode: 0 synchronizing literals only, 1 LITERAL+, 2 LITERAL-.
+    def seed(name, mode, login, password):
+        write("imap_login", name, bytes([mode, len(login)]) + login + password)
+    seed("atoms", 0, b"joe", b"hunter2")
+    seed("quoted", 1, b"joe@example.org", rb'p"w\d two')
+    seed("empty", 2, b"joe", b"")
+    seed("8bit-sync", 0, "jörg".encode(), "päss".encode())
+    seed("8bit-plus", 1, b"joe", "grüße {5}".encode())
+    seed("literal-minus-4097", 2, b"joe", b"\xe9" * 4097)
+    seed("crlf-refused", 0, b"joe", b"pw\r\na9 LOGOUT")
+    seed("atom-ending-in-brace", 1, "jö".encode(), b"or5}")
+
+
 if __name__ == "__main__":
     frame_seeds()
     passwd_seeds(hash_seeds())
+    conf_seeds()
+    sql_select_seeds()
+    rimap_target_seeds()
+    ldap_expand_seeds()
+    imap_login_seeds()

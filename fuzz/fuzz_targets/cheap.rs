@@ -75,8 +75,10 @@ fn value(c: u8) -> Option<u64> {
     ITOA64.iter().position(|&x| x == c).map(|i| i as u64)
 }
 
-/// Whether the decimal number `s` starts with is at most [`MAX_ROUNDS`] (no digits: 0).
+/// Whether the decimal number `s` starts with is at most [`MAX_ROUNDS`] (no digits: 0; a `+`
+/// is read as `strtoul` reads it).
 fn small_decimal(s: &str) -> bool {
+    let s = s.strip_prefix('+').unwrap_or(s);
     let digits: String = s.chars().take_while(char::is_ascii_digit).collect();
     digits.len() <= 6 && digits.parse::<u64>().map_or(true, |n| n <= MAX_ROUNDS)
 }

@@ -195,23 +195,62 @@ default_process_limit = 1024
         let conf_path = root.join("dovecot.conf");
         std::fs::write(&conf_path, conf).expect("write dovecot.conf");
 
-        let out = std::fs::File::create(root.join("stderr.log")).expect("stderr.log");
-        let mut cmd = Command::new(&exe);
-        cmd.arg("-F")
-            .arg("-c")
-            .arg(&conf_path)
-            .stdin(Stdio::null())
-            .stdout(out.try_clone().expect("dup"))
-            .stderr(out)
-            .process_group(0);
-        let child = cmd.spawn().unwrap_or_else(|e| panic!("cannot start {}: {e}", exe.display()));
-        let mut dovecot = Dovecot { child: Some(child), dir, imap_port, imaps_port };
-        dovecot.wait_ready();
+        let mut dovecot = Dovecot { child: None, dir, imap_port, imaps_port };
+        dovecot.spawn(&exe);
         dovecot
     }
 }
 
 impl Dovecot {
+    /// Stops the server as dropping it would, keeping its directory, ports and log for
+    /// [`Dovecot::restart`].
+    pub fn stop(&mut self) {
+        let Some(mut child) = self.child.take() else { return };
+        let pgid = Pid::from_raw(i32::try_from(child.id()).expect("pid fits i32"));
+        // The master stops its own children on SIGTERM; the group kill is the fallback.
+        let _ = nix::sys::signal::kill(pgid, Signal::SIGTERM);
+        let start = Instant::now();
+        while start.elapsed() < STOP_TIMEOUT {
+            if !matches!(child.try_wait(), Ok(None)) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        // Still running, so the group id is still ours to signal.
+        let _ = killpg(pgid, Signal::SIGKILL);
+        let _ = child.wait();
+    }
+
+    /// Starts a stopped server again on the same ports, waiting until it listens.
+    pub fn restart(&mut self) {
+        assert!(self.child.is_none(), "restart() needs a stopped Dovecot");
+        self.spawn(&require_file(DOVECOT, "dovecot-imapd"));
+    }
+
+    /// Whether the master process is running (a stopped one has no child).
+    pub fn is_running(&self) -> bool {
+        self.child.is_some()
+    }
+
+    fn spawn(&mut self, exe: &Path) {
+        let out = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("stderr.log"))
+            .expect("stderr.log");
+        let mut cmd = Command::new(exe);
+        cmd.arg("-F")
+            .arg("-c")
+            .arg(self.config())
+            .stdin(Stdio::null())
+            .stdout(out.try_clone().expect("dup"))
+            .stderr(out)
+            .process_group(0);
+        let child = cmd.spawn().unwrap_or_else(|e| panic!("cannot start {}: {e}", exe.display()));
+        self.child = Some(child);
+        self.wait_ready();
+    }
+
     fn wait_ready(&mut self) {
         let start = Instant::now();
         let ports: Vec<u16> = [Some(self.imap_port), self.imaps_port].into_iter().flatten().collect();
@@ -252,20 +291,7 @@ impl Dovecot {
 
 impl Drop for Dovecot {
     fn drop(&mut self) {
-        let Some(mut child) = self.child.take() else { return };
-        let pgid = Pid::from_raw(i32::try_from(child.id()).expect("pid fits i32"));
-        // The master stops its own children on SIGTERM; the group kill is the fallback.
-        let _ = nix::sys::signal::kill(pgid, Signal::SIGTERM);
-        let start = Instant::now();
-        while start.elapsed() < STOP_TIMEOUT {
-            if !matches!(child.try_wait(), Ok(None)) {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        // Still running, so the group id is still ours to signal.
-        let _ = killpg(pgid, Signal::SIGKILL);
-        let _ = child.wait();
+        self.stop();
     }
 }
 

@@ -7,14 +7,35 @@ pub mod blocking_pool;
 pub mod conf_file;
 pub mod credentials;
 pub mod hash;
+#[cfg(feature = "ldap")]
 pub mod ldap;
+/// Without the `ldap` feature: the config and token expansion only.
+#[cfg(not(feature = "ldap"))]
+pub mod ldap {
+    pub mod config;
+    pub mod tokens;
+}
 pub mod mechanism;
 pub mod outcome;
 pub mod pam;
 pub mod passwd_file;
+#[cfg(feature = "rimap")]
 pub mod rimap;
+/// Without the `rimap` feature: the `-O` parser and the LOGIN encoder only.
+#[cfg(not(feature = "rimap"))]
+pub mod rimap {
+    pub mod login;
+    pub mod target;
+}
 pub mod shadow;
+#[cfg(feature = "sql")]
 pub mod sql;
+/// Without the `sql` feature: the config and the `sql_select` rewriting only.
+#[cfg(not(feature = "sql"))]
+pub mod sql {
+    pub mod config;
+    pub mod query;
+}
 pub mod verifier;
 mod watched_file;
 

@@ -90,8 +90,18 @@ pub fn build(mechanism: Mechanism, options: &MechanismOptions) -> Result<Arc<dyn
         Mechanism::PasswdFile => Arc::new(crate::passwd_file::PasswdFile::new(options)?),
         Mechanism::Pam => Arc::new(crate::pam::Pam::new(options)),
         Mechanism::Shadow => Arc::new(crate::shadow::Shadow::new(options)?),
+        #[cfg(feature = "ldap")]
         Mechanism::Ldap => Arc::new(crate::ldap::Ldap::new(options)?),
+        #[cfg(feature = "rimap")]
         Mechanism::Rimap => Arc::new(crate::rimap::Rimap::new(options)?),
+        #[cfg(feature = "sql")]
         Mechanism::Sql => Arc::new(crate::sql::Sql::new(options)?),
+        #[cfg(not(all(feature = "ldap", feature = "rimap", feature = "sql")))]
+        other => {
+            return Err(MechanismError::BadOption {
+                mechanism: other.name(),
+                reason: "not built in (cargo feature off)".into(),
+            });
+        }
     })
 }

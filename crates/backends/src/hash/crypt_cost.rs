@@ -86,11 +86,20 @@ fn bound_memory(scheme: Scheme, bytes: u64) -> Result<(), HashError> {
 }
 
 /// The decimal number at the start of `s`, up to the first non-digit; `None` if it overflows.
-/// No digits at all reads as 0 so that libxcrypt, not this bound, rejects the string.
+/// No digits at all reads as 0 so that libxcrypt, not this bound, rejects the string. A sign is
+/// read as `strtoul` reads it (sha1crypt takes `$sha1$+N$`, and `-N` wraps to about 2^64), so a
+/// negative count is `None` too.
 fn leading_decimal(s: &str) -> Option<u64> {
-    s.bytes()
+    let (negative, digits) = match s.as_bytes().first() {
+        Some(b'-') => (true, &s[1..]),
+        Some(b'+') => (false, &s[1..]),
+        _ => (false, s),
+    };
+    let n = digits
+        .bytes()
         .take_while(u8::is_ascii_digit)
-        .try_fold(0u64, |n, d| n.checked_mul(10)?.checked_add(u64::from(d - b'0')))
+        .try_fold(0u64, |n, d| n.checked_mul(10)?.checked_add(u64::from(d - b'0')))?;
+    if negative && n > 0 { None } else { Some(n) }
 }
 
 /// Index of `c` in crypt(3)'s base-64 alphabet.
@@ -177,6 +186,9 @@ mod tests {
         assert!(refused("$gy$jJT$abc$def"));
         assert!(refused("$7$IU..../....abc$def"));
         assert!(refused("$sha1$4000000000$abc$def"));
+        // libxcrypt's sha1crypt reads the count with strtoul: a sign is accepted, minus wraps.
+        assert!(refused("$sha1$-6$abc$def"));
+        assert!(refused("$sha1$+60000000$abc$def"));
         assert!(refused("$md5,rounds=90000000$abc$$def"));
         assert!(refused("_zzzzsaltxxxxxxxxxxx"));
     }

@@ -89,6 +89,7 @@ pub fn expand(template: &str, values: &Values<'_>, target: Target) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     fn values<'a>(login: &'a str, realm: &'a str) -> Values<'a> {
         Values { login, service: "smtp", realm, user_dn: None }
@@ -122,5 +123,107 @@ mod tests {
         let v = values(r#" a+b"<>;\ "#, "");
         let dn = expand("uid=%u,dc=x", &v, Target::Dn);
         assert_eq!(dn, r"uid=\20a\2bb\22\3c\3e\3b\5c\20,dc=x");
+    }
+
+    /// Undoes one token's escaping; None if a metacharacter is left bare or a `\` starts no hex
+    /// pair. `bare` says which bytes must never appear unescaped at position `i` of `len`.
+    fn unescape(s: &str, bare: impl Fn(u8, usize, usize) -> bool) -> Option<String> {
+        let bytes = s.as_bytes();
+        let hex = |i: usize| bytes.get(i).and_then(|&b| (b as char).to_digit(16));
+        let mut out = Vec::new();
+        let mut i = 0;
+        while i < bytes.len() {
+            if bytes[i] == b'\\' {
+                out.push(u8::try_from(hex(i + 1)? << 4 | hex(i + 2)?).ok()?);
+                i += 3;
+            } else if bare(bytes[i], i, bytes.len()) {
+                return None;
+            } else {
+                out.push(bytes[i]);
+                i += 1;
+            }
+        }
+        String::from_utf8(out).ok()
+    }
+
+    /// RFC 4515: `*`, `(`, `)`, `\` and NUL only as escapes in an assertion value.
+    fn filter_bare(b: u8, _: usize, _: usize) -> bool {
+        matches!(b, b'*' | b'(' | b')' | 0)
+    }
+
+    /// RFC 4514: `"+,;<=>\` and NUL only as escapes, nor a leading space or `#`, nor a
+    /// trailing space.
+    fn dn_bare(b: u8, i: usize, len: usize) -> bool {
+        matches!(b, b'"' | b'+' | b',' | b';' | b'<' | b'=' | b'>' | 0)
+            || (i == 0 && matches!(b, b' ' | b'#'))
+            || (i + 1 == len && b == b' ')
+    }
+
+    /// A DN's attribute-value pairs: split at unescaped `,` and `+`, each with its unescaped `=`s.
+    fn dn_pairs(dn: &str) -> Vec<usize> {
+        let mut pairs = vec![0];
+        let mut chars = dn.chars();
+        while let Some(c) = chars.next() {
+            match c {
+                '\\' => {
+                    chars.next();
+                }
+                ',' | '+' => pairs.push(0),
+                '=' => {
+                    if let Some(n) = pairs.last_mut() {
+                        *n += 1;
+                    }
+                }
+                _ => {}
+            }
+        }
+        pairs
+    }
+
+    /// Request values leaning on the characters that matter here, plus arbitrary text.
+    fn value() -> impl Strategy<Value = String> {
+        prop_oneof![r#"[a-z0-9 *()\\\x00,+="<>;#@.]{0,16}"#, any::<String>(),]
+    }
+
+    proptest! {
+        #[test]
+        fn filter_tokens_leave_no_bare_metacharacter(
+            login in value(), service in value(), realm in value(), dn in value(),
+        ) {
+            let v = Values { login: &login, service: &service, realm: &realm, user_dn: Some(&dn) };
+            let (user, domain) = login.split_once('@').unwrap_or((&login, ""));
+            for (token, meaning) in
+                [("%u", login.as_str()), ("%U", user), ("%d", domain), ("%r", &realm), ("%s", &service), ("%D", &dn)]
+            {
+                let out = expand(token, &v, Target::Filter);
+                let back = unescape(&out, filter_bare);
+                prop_assert_eq!(back.as_deref(), Some(meaning), "{} → {:?}", token, out);
+            }
+            for token in ["%1", "%2", "%R"] {
+                let out = expand(token, &v, Target::Filter);
+                prop_assert!(unescape(&out, filter_bare).is_some(), "{} → {:?}", token, out);
+            }
+            // A well-formed template stays one equality inside one AND, whatever the values.
+            let filter = expand("(&(objectClass=person)(uid=%u)(mail=%U@%d))", &v, Target::Filter);
+            let parsed = ldap3::parse_filter(&filter);
+            prop_assert!(parsed.is_ok(), "{:?} does not parse", filter);
+        }
+
+        #[test]
+        fn dn_tokens_stay_inside_their_attribute_value(
+            login in value(), service in value(), realm in value(),
+        ) {
+            let v = Values { login: &login, service: &service, realm: &realm, user_dn: None };
+            let (user, domain) = login.split_once('@').unwrap_or((&login, ""));
+            for (token, meaning) in
+                [("%u", login.as_str()), ("%U", user), ("%d", domain), ("%r", &realm), ("%s", &service)]
+            {
+                let out = expand(token, &v, Target::Dn);
+                let back = unescape(&out, dn_bare);
+                prop_assert_eq!(back.as_deref(), Some(meaning), "{} → {:?}", token, out);
+            }
+            let dn = expand("uid=%u+cn=%s,ou=%d,dc=%1,dc=example", &v, Target::Dn);
+            prop_assert_eq!(dn_pairs(&dn), vec![1, 1, 1, 1, 1], "{:?}", dn);
+        }
     }
 }

@@ -115,7 +115,18 @@ fn astring(value: &[u8], literals: Literals) -> Option<AString<'_>> {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
+    use imap_codec::decode::Decoder;
+    use imap_codec::imap_types::command::CommandBody;
     use proptest::prelude::*;
+
+    /// Values IMAP can carry: any bytes but CR, LF and NUL, now and then past LITERAL-'s 4096.
+    fn sendable() -> impl Strategy<Value = Vec<u8>> {
+        let byte = any::<u8>().prop_map(|b| if matches!(b, b'\r' | b'\n' | 0) { b'x' } else { b });
+        prop_oneof![
+            8 => proptest::collection::vec(byte.clone(), 0..40),
+            1 => proptest::collection::vec(byte, 4090..4100),
+        ]
+    }
 
     /// The pieces joined, with `|` marking where the writer waits for `+`.
     fn wire(login: &[u8], password: &[u8], literals: Literals) -> Vec<u8> {
@@ -187,12 +198,44 @@ mod tests {
                 let line: &[u8] = &piece.bytes;
                 let body = line.strip_suffix(b"\r\n").unwrap_or(line);
                 prop_assert!(!body.contains(&b'\r') && !body.contains(&b'\n'), "bare CR/LF in {:?}", line);
-                literal_next = line.ends_with(b"}\r\n");
+                // `{n}` or `{n+}` at the end announces a literal; an atom may end in `}` too.
+                literal_next = body.strip_suffix(b"}").is_some_and(|head| {
+                    head.iter().rposition(|&b| b == b'{').is_some_and(|open| {
+                        let spec = &head[open + 1..];
+                        let digits = spec.strip_suffix(b"+").unwrap_or(spec);
+                        !digits.is_empty() && digits.iter().all(u8::is_ascii_digit)
+                    })
+                });
             }
             prop_assert!(pieces.last().is_some_and(|p| p.bytes.ends_with(b"\r\n")));
             // What went out as literals is exactly the value, byte for byte.
             for payload in payloads {
                 prop_assert!(payload == login || payload == password);
+            }
+        }
+
+        // Any login and password without CR, LF or NUL is sendable, and what goes on the wire
+        // reads back, with imap-codec's server-side parser, as one LOGIN of exactly those bytes.
+        #[test]
+        fn login_round_trips_through_an_imap_parser(
+            login in sendable(),
+            password in sendable(),
+            mode in prop_oneof![Just(Literals::Sync), Just(Literals::Plus), Just(Literals::Minus)],
+        ) {
+            let pieces = encode("a1", &login, &password, mode);
+            prop_assert!(pieces.is_ok(), "{:?}", pieces.err());
+            let wire: Vec<u8> = pieces.unwrap().iter().flat_map(|p| p.bytes.to_vec()).collect();
+            let decoded = CommandCodec::default().decode(&wire);
+            prop_assert!(decoded.is_ok(), "{:?} does not parse", wire.escape_ascii().to_string());
+            let (rest, command) = decoded.unwrap();
+            prop_assert!(rest.is_empty());
+            prop_assert_eq!(command.tag.inner(), "a1");
+            match command.body {
+                CommandBody::Login { username, password: secret } => {
+                    prop_assert_eq!(username.as_ref(), login.as_slice());
+                    prop_assert_eq!(secret.declassify().as_ref(), password.as_slice());
+                }
+                other => prop_assert!(false, "decoded as {:?}", other),
             }
         }
     }

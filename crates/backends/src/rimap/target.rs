@@ -132,7 +132,13 @@ fn parse_url(option: &str) -> Result<Target, String> {
         Some(url::Host::Domain(name)) if !name.is_empty() => name.to_owned(),
         _ => return Err("no hostname specified".into()),
     };
-    let mut target = Target::plain(host, url.port().unwrap_or(default_port));
+    let port = match url.port() {
+        // As in the `host/port` form: port 0 would only fail at the first login.
+        Some(0) => return Err("bad port 0".into()),
+        Some(port) => port,
+        None => default_port,
+    };
+    let mut target = Target::plain(host, port);
     target.security = security;
     for (key, value) in url.query_pairs() {
         match &*key {
@@ -243,6 +249,8 @@ mod tests {
             "[::1]x",
             "http://h",
             "imap://",
+            "imaps://h:0",
+            "imap://h:00/",
             "imap://u:p@h",
             "imap://h/INBOX",
             "imap://h?bogus=1",
