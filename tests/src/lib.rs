@@ -11,6 +11,7 @@ pub mod daemon;
 pub mod dovecot;
 pub mod mariadb;
 pub mod pam;
+pub mod pki;
 pub mod postfix;
 pub mod postgres;
 pub mod proc;

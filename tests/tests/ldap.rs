@@ -10,8 +10,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose};
 use saslauthd_tests::bins::require_program;
+use saslauthd_tests::pki::Pki;
 use saslauthd_tests::proc::{fd_count, wait_fd_count_at_most};
 use saslauthd_tests::run::run_with_deadline;
 use saslauthd_tests::slapd::{ROOT_DN, ROOT_PW, SUFFIX, free_port};
@@ -221,33 +221,6 @@ fn bad_config_stops_start_up() {
     assert!(err.contains("ldap_auth_method"), "{err}");
 }
 
-/// A CA and a server certificate it signed for `names`; the CA is written to a file.
-struct Pki {
-    _dir: TempDir,
-    ca_file: PathBuf,
-    cert: String,
-    key: String,
-}
-
-fn pki(names: &[&str]) -> Pki {
-    let ca_key = KeyPair::generate().unwrap();
-    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca.key_usages =
-        vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
-    ca.distinguished_name.push(DnType::CommonName, "saslauthd-rs test CA");
-    let ca_cert = ca.self_signed(&ca_key).unwrap();
-    let issuer = Issuer::new(ca, ca_key);
-    let key = KeyPair::generate().unwrap();
-    let mut server = CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>()).unwrap();
-    server.distinguished_name.push(DnType::CommonName, names[0]);
-    let cert = server.signed_by(&key, &issuer).unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let ca_file = dir.path().join("ca.pem");
-    std::fs::write(&ca_file, ca_cert.pem()).unwrap();
-    Pki { _dir: dir, ca_file, cert: cert.pem(), key: key.serialize_pem() }
-}
-
 fn tls_slapd(pki: &Pki) -> Slapd {
     Slapd::builder(&ldif()).tls(&pki.cert, &pki.key).log_stats().start()
 }
@@ -258,7 +231,7 @@ fn tls_conf(servers: &str, extra: &str) -> Setup {
 
 #[test]
 fn ldaps_and_starttls_verified_against_a_private_ca() {
-    let ours = pki(&["localhost"]);
+    let ours = Pki::new(&["localhost"]);
     let slapd = tls_slapd(&ours);
     let ca = format!("ldap_tls_cacert_file: {}\n", ours.ca_file.display());
     let cases = [
@@ -281,7 +254,7 @@ fn ldaps_and_starttls_verified_against_a_private_ca() {
     }
     // Verification off: another CA's certificate and a name it does not carry are accepted, and
     // the log says what that means.
-    let other = pki(&["localhost"]);
+    let other = Pki::new(&["localhost"]);
     let insecure = tls_conf(
         &slapd.ldaps_uri("127.0.0.1"),
         &format!("ldap_tls_check_peer: no\nldap_tls_cacert_file: {}\n", other.ca_file.display()),
@@ -297,8 +270,8 @@ fn ldaps_and_starttls_verified_against_a_private_ca() {
 
 #[test]
 fn untrusted_or_misnamed_certificate_is_tempfail_without_plaintext() {
-    let pki_ok = pki(&["localhost"]);
-    let other = pki(&["localhost"]);
+    let pki_ok = Pki::new(&["localhost"]);
+    let other = Pki::new(&["localhost"]);
     let slapd = tls_slapd(&pki_ok);
     let ca = |p: &Pki| format!("ldap_tls_cacert_file: {}\n", p.ca_file.display());
     let start_tls = "ldap_start_tls: yes\n";

@@ -4,11 +4,11 @@
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose};
+use saslauthd_tests::pki::Pki;
 use saslauthd_tests::run::run_with_deadline;
 use saslauthd_tests::{Daemon, Dovecot, RawReply, Target, both_targets, free_port, request, send_raw_open};
 
@@ -240,33 +240,6 @@ fn bad_options_stop_the_start() {
     }
 }
 
-/// A CA and a server certificate it signed for `names`, as PEM; the CA is also written to a file.
-struct Pki {
-    _dir: tempfile::TempDir,
-    ca_file: PathBuf,
-    cert: String,
-    key: String,
-}
-
-fn pki(names: &[&str]) -> Pki {
-    let ca_key = KeyPair::generate().unwrap();
-    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca.key_usages =
-        vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
-    ca.distinguished_name.push(DnType::CommonName, "saslauthd-rs test CA");
-    let ca_cert = ca.self_signed(&ca_key).unwrap();
-    let issuer = Issuer::new(ca, ca_key);
-    let key = KeyPair::generate().unwrap();
-    let mut server = CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>()).unwrap();
-    server.distinguished_name.push(DnType::CommonName, names[0]);
-    let cert = server.signed_by(&key, &issuer).unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let ca_file = dir.path().join("ca.pem");
-    std::fs::write(&ca_file, ca_cert.pem()).unwrap();
-    Pki { _dir: dir, ca_file, cert: cert.pem(), key: key.serialize_pem() }
-}
-
 fn tls_dovecot(pki: &Pki) -> Dovecot {
     Dovecot::builder().user("joe", "secret").user("utf", "pässwörd").tls(&pki.cert, &pki.key).start()
 }
@@ -277,7 +250,7 @@ fn ca(path: &Path) -> String {
 
 #[test]
 fn imaps_with_a_private_ca() {
-    let pki = pki(&["localhost"]);
+    let pki = Pki::new(&["localhost"]);
     let dovecot = tls_dovecot(&pki);
     let daemon = rimap(
         Target::Ours,
@@ -301,7 +274,7 @@ fn imaps_with_a_private_ca() {
 
 #[test]
 fn starttls_with_a_private_ca() {
-    let pki = pki(&["localhost"]);
+    let pki = Pki::new(&["localhost"]);
     let dovecot = tls_dovecot(&pki);
     let option = format!("imap://localhost:{}?starttls&ca_file={}", dovecot.imap_port(), ca(&pki.ca_file));
     let daemon = rimap(Target::Ours, &option);
@@ -316,8 +289,8 @@ fn starttls_with_a_private_ca() {
 
 #[test]
 fn wrong_name_or_untrusted_certificate_is_tempfail() {
-    let pki_ok = pki(&["localhost"]);
-    let other = pki(&["localhost"]);
+    let pki_ok = Pki::new(&["localhost"]);
+    let other = Pki::new(&["localhost"]);
     let dovecot = tls_dovecot(&pki_ok);
     let (imaps, imap) = (dovecot.imaps_port(), dovecot.imap_port());
     let cases = [
