@@ -34,6 +34,7 @@ pub mod sql;
 #[cfg(not(feature = "sql"))]
 pub mod sql {
     pub mod config;
+    pub mod lex;
     pub mod query;
 }
 pub mod verifier;
