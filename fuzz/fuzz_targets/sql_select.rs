@@ -75,7 +75,17 @@ fn model(select: &str, engine: Engine) -> (String, Vec<&str>) {
             if c == '\'' && body.contains('%') {
                 params.push(body);
                 match engine {
-                    Engine::Pgsql => sql.push_str(&format!("${}", params.len())),
+                    Engine::Pgsql => {
+                        sql.push_str(&format!("${}", params.len()));
+                        // `'%u'AND` must not become `$1AND`: a word character right after the
+                        // placeholder is set off by a space.
+                        let next = select.as_bytes().get(end).copied();
+                        if next
+                            .is_some_and(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'$' || b >= 0x80)
+                        {
+                            sql.push(' ');
+                        }
+                    }
                     Engine::Mysql | Engine::Sqlite => sql.push('?'),
                 }
             } else {
@@ -95,6 +105,14 @@ fuzz_target!(|data: &[u8]| {
     let Ok(select) = std::str::from_utf8(rest) else { return };
     let engine = [Engine::Mysql, Engine::Pgsql, Engine::Sqlite][usize::from(which % 3)];
     let Ok(query) = Query::parse(select, engine) else { return };
+    // The model knows plain '…' and "…" quoting only: comments, backslash escapes, dollar quoting,
+    // backticks and bracketed names differ per engine and are the lexer's unit tests' business. Here those inputs must only parse without panic
+    // and bind the same number of values for any request.
+    if select.contains(['\\', '#', '$', '[', '/', '-', '`']) {
+        let count = query.bind_values(&VALUES[0]).len();
+        assert!(VALUES.iter().all(|v| query.bind_values(v).len() == count));
+        return;
+    }
     let (sql, params) = model(select, engine);
     assert_eq!(query.sql(), sql);
     assert!(!params.is_empty(), "accepted a query without parameters");
