@@ -66,3 +66,20 @@ pub fn testsaslauthd(client: Target, sock: &Path, args: &[&str]) -> Finished {
     cmd.arg("-f").arg(sock).args(args);
     run_with_deadline(&mut cmd, CLIENT_DEADLINE)
 }
+
+/// A benchmark round as the reports quote it: 16 one-request clients for 10 s
+/// (`testsaslauthd --load`) against `socket` with one login; a deadline of 60 s.
+pub fn load(socket: &Path, login: &str, password: &str, service: &str) -> Finished {
+    let mut cmd = Command::new(Target::Ours.testsaslauthd());
+    cmd.arg("-f").arg(socket).args(["-u", login, "-p", password, "-s", service]);
+    cmd.args(["--load", "--concurrency", "16", "--duration", "10"]);
+    run_with_deadline(&mut cmd, Duration::from_secs(60))
+}
+
+impl Finished {
+    /// A field of a `testsaslauthd --load` summary (`rps=1234.5` → 1234.5); NaN when absent.
+    pub fn load_field(&self, name: &str) -> f64 {
+        let value = self.stdout.split_whitespace().find_map(|w| w.strip_prefix(name)?.strip_prefix('='));
+        value.and_then(|v| v.parse().ok()).unwrap_or(f64::NAN)
+    }
+}

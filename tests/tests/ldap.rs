@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use saslauthd_tests::bins::require_program;
 use saslauthd_tests::pki::Pki;
 use saslauthd_tests::proc::{fd_count, wait_fd_count_at_most};
-use saslauthd_tests::run::run_with_deadline;
+use saslauthd_tests::run::load;
 use saslauthd_tests::slapd::{ROOT_DN, ROOT_PW, SUFFIX, free_port};
 use saslauthd_tests::{Daemon, RawReply, Slapd, Target, both_targets, request, send_raw_open};
 use tempfile::TempDir;
@@ -482,27 +482,15 @@ fn ldap_benchmark() {
         assert_eq!(text(&d, "bob", "bob-pass"), "OK", "{target:?} does not accept the user:\n{}", d.log());
         // Another user, so that our default brute-force penalty does not touch bob.
         assert_eq!(text(&d, "alice", "wrong"), "NO", "{target:?}");
-        let mut cmd = Command::new(Target::Ours.testsaslauthd());
-        cmd.arg("-f").arg(d.socket()).args(["-u", "bob", "-p", "bob-pass", "-s", "smtp"]).args([
-            "--load",
-            "--concurrency",
-            "16",
-            "--duration",
-            "10",
-        ]);
         // The daemon's process group holds Cyrus's workers too.
         let (daemon_pid, slapd_pid) = (d.pid(), slapd.pid());
         let cpu_now = || (cpu_ms(|_, group| group == daemon_pid), cpu_ms(|pid, _| pid == slapd_pid));
         let (cpu_before, client_before) = (cpu_now(), children_cpu_ms());
-        let done = run_with_deadline(&mut cmd, Duration::from_secs(60));
+        let done = load(d.socket(), "bob", "bob-pass", "smtp");
         let (cpu_after, client) = (cpu_now(), children_cpu_ms() - client_before);
         let cpu = (cpu_after.0 - cpu_before.0, cpu_after.1 - cpu_before.1);
         println!("{target:?}: {}{}", done.stdout, done.stderr);
-        let field = |name: &str| -> f64 {
-            let key = format!("{name}=");
-            let value = done.stdout.split_whitespace().find_map(|w| w.strip_prefix(&key));
-            value.and_then(|v| v.parse().ok()).unwrap_or(f64::NAN)
-        };
+        let field = |name: &str| done.load_field(name);
         assert_eq!((field("no"), field("fail")), (0.0, 0.0), "{target:?}: {}\n{}", done.stdout, d.log());
         let requests = field("requests");
         println!(

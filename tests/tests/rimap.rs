@@ -9,7 +9,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use saslauthd_tests::pki::Pki;
-use saslauthd_tests::run::run_with_deadline;
+use saslauthd_tests::run::{load, run_with_deadline};
 use saslauthd_tests::{Daemon, Dovecot, RawReply, Target, both_targets, free_port, request, send_raw_open};
 
 const SERVICE: &str = "imap";
@@ -324,21 +324,9 @@ fn rimap_benchmark() {
     let mut results: Vec<(Target, f64, f64)> = Vec::new();
     for target in [Target::Ours, Target::Cyrus, Target::Cyrus, Target::Ours] {
         let daemon = Daemon::builder(target).mech("rimap", Some(&option)).threads(5).start();
-        let mut cmd = Command::new(Target::Ours.testsaslauthd());
-        cmd.arg("-f").arg(daemon.socket()).args(["-u", "user1", "-p", "pw1", "-s", SERVICE]).args([
-            "--load",
-            "--concurrency",
-            "16",
-            "--duration",
-            "10",
-        ]);
-        let done = run_with_deadline(&mut cmd, Duration::from_secs(60));
-        println!("{target:?} ({}): {:?}\n{}{}", daemon.log().lines().count(), cmd, done.stdout, done.stderr);
-        let field = |name: &str| -> f64 {
-            let key = format!("{name}=");
-            let value = done.stdout.split_whitespace().find_map(|w| w.strip_prefix(&key));
-            value.and_then(|v| v.parse().ok()).unwrap_or(f64::NAN)
-        };
+        let done = load(daemon.socket(), "user1", "pw1", SERVICE);
+        println!("{target:?} ({}): {}{}", daemon.log().lines().count(), done.stdout, done.stderr);
+        let field = |name: &str| done.load_field(name);
         assert_eq!(field("fail"), 0.0, "{}", done.stdout);
         results.push((target, field("rps"), field("p99_ms")));
     }

@@ -346,14 +346,6 @@ fn sqlite_file_end_to_end() {
     expect(&daemon, "lite", "nope", "", "NO Incorrect password");
 }
 
-/// A `testsaslauthd --load` summary field (`rps=1234.5` → 1234.5).
-fn summary_field(line: &str, key: &str) -> f64 {
-    line.split_whitespace()
-        .find_map(|f| f.strip_prefix(key)?.strip_prefix('='))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| panic!("no {key}= in {line:?}"))
-}
-
 /// Benchmark for the report, in release: `cargo build --release --workspace --bins && cargo test
 /// --release -p saslauthd-tests --test sql -- --ignored --nocapture bench_vs_cyrus_pam_mysql`.
 /// 16 clients for 10 s each against the same MariaDB table of MD5-crypt hashes over its socket:
@@ -377,21 +369,13 @@ fn bench_vs_cyrus_pam_mysql() {
         (0..100).map(|i| (format!("u{i}@example.org"), md5.clone(), true)).collect();
     let rows: Vec<(&str, &str, bool)> = rows.iter().map(|(u, h, a)| (u.as_str(), h.as_str(), *a)).collect();
     db.mailbox(&rows);
-    let load = |daemon: &Daemon, service: &str| {
+    let round = |daemon: &Daemon, service: &str| {
         let single = send_raw_open(daemon.socket(), &request(LOGIN.as_bytes(), b"bench-pw", service, ""));
         assert_eq!(single, counted_reply("OK"), "before timing\n{}", daemon.log());
-        let out = Command::new(Target::Ours.testsaslauthd())
-            .arg("-f")
-            .arg(daemon.socket())
-            .args(["--load", "--concurrency", "16", "--duration", "10", "-u", LOGIN, "-p", "bench-pw"])
-            .args(["-s", service])
-            .output()
-            .unwrap();
-        let line = String::from_utf8_lossy(&out.stdout).trim().to_owned();
-        let all_ok = summary_field(&line, "requests") > 0.0
-            && summary_field(&line, "ok") == summary_field(&line, "requests");
-        assert!(all_ok, "{line}\n{}\n{}", String::from_utf8_lossy(&out.stderr), daemon.log());
-        line
+        let run = saslauthd_tests::run::load(daemon.socket(), LOGIN, "bench-pw", service);
+        let all_ok = run.load_field("requests") > 0.0 && run.load_field("ok") == run.load_field("requests");
+        assert!(all_ok, "{}\n{}\n{}", run.stdout, run.stderr, daemon.log());
+        run
     };
     let dir = tempfile::tempdir().unwrap();
     // Four connections (2× the cores): more only add MariaDB threads competing for the same
@@ -400,7 +384,7 @@ fn bench_vs_cyrus_pam_mysql() {
     // At the level it logs at in production (info, as without -d): -d's debug level adds a
     // formatted "auth success" line per request that a real deployment does not write.
     let daemon = Daemon::builder(Target::Ours).mech("sql", Some(&conf)).env("SASLAUTHD_LOG", "info").start();
-    let ours_line = load(&daemon, "smtp");
+    let ours_line = round(&daemon, "smtp");
     drop(daemon);
     let pam = PamService::system(&format!(
         "auth required pam_mysql.so user={DB_USER} passwd={DB_PASSWORD} host={} db={DB_NAME} table=mailbox \
@@ -409,11 +393,8 @@ fn bench_vs_cyrus_pam_mysql() {
         db.socket().display()
     ));
     let cyrus = Daemon::builder(Target::Cyrus).pam(&pam).threads(5).start();
-    let cyrus_line = load(&cyrus, pam.name());
-    println!("ours  (-a sql):                  {ours_line}");
-    println!("cyrus (-a pam -n 5 + pam_mysql): {cyrus_line}");
-    println!(
-        "requests/s ours/cyrus: {:.1}",
-        summary_field(&ours_line, "rps") / summary_field(&cyrus_line, "rps")
-    );
+    let cyrus_line = round(&cyrus, pam.name());
+    println!("ours  (-a sql):                  {}", ours_line.stdout.trim());
+    println!("cyrus (-a pam -n 5 + pam_mysql): {}", cyrus_line.stdout.trim());
+    println!("requests/s ours/cyrus: {:.1}", ours_line.load_field("rps") / cyrus_line.load_field("rps"));
 }
