@@ -171,6 +171,21 @@ impl Slapd {
             .collect()
     }
 
+    /// Apply `ldif` (changetype records) as the root DN with `ldapmodify`, while running.
+    pub fn modify(&self, ldif: &str) {
+        use std::io::Write;
+        let mut child = Command::new(require_program("ldapmodify", "ldap-utils"))
+            .args(["-x", "-H", &self.uri(), "-D", ROOT_DN, "-w", ROOT_PW])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(ldif.as_bytes()).unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "ldapmodify: {}", String::from_utf8_lossy(&out.stderr));
+    }
+
     /// Stop slapd (SIGKILL: the way a crashed or unreachable server looks).
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {

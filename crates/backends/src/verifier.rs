@@ -17,4 +17,9 @@ pub trait Verifier: Send + Sync {
 
     /// Verify `creds`.
     fn verify<'a>(&'a self, creds: &'a Credentials) -> VerifyFuture<'a>;
+
+    /// Drop what the mechanism remembers between requests (SIGUSR1); how many entries it held.
+    fn forget(&self) -> usize {
+        0
+    }
 }

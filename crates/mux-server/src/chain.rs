@@ -88,6 +88,11 @@ impl Chain {
         }
         tempfail.unwrap_or(last)
     }
+
+    /// Make every mechanism drop what it remembers between requests; how many entries that was.
+    pub fn forget(&self) -> usize {
+        self.links.iter().map(|link| link.verifier.forget()).sum()
+    }
 }
 
 impl Link {

@@ -331,7 +331,7 @@ impl ChainSpec {
 }
 
 /// SIGHUP rebuilds the mechanisms from their configuration; SIGUSR1 empties the credential
-/// cache; SIGUSR2 forgets every penalty count.
+/// cache and what mechanisms remember (ldap DNs); SIGUSR2 forgets every penalty count.
 fn handle_signals(policy: Arc<Policy>, spec: Arc<ChainSpec>) -> std::io::Result<()> {
     let mut hup = signal(SignalKind::hangup())?;
     let mut usr1 = signal(SignalKind::user_defined1())?;
@@ -340,10 +340,16 @@ fn handle_signals(policy: Arc<Policy>, spec: Arc<ChainSpec>) -> std::io::Result<
         loop {
             tokio::select! {
                 Some(()) = hup.recv() => reload(&policy, &spec).await,
-                Some(()) = usr1.recv() => match policy.cache() {
-                    Some(cache) => tracing::info!("SIGUSR1: cache flushed ({} users)", cache.flush()),
-                    None => tracing::info!("SIGUSR1: no cache to flush (-c not given)"),
-                },
+                Some(()) = usr1.recv() => {
+                    match policy.cache() {
+                        Some(cache) => tracing::info!("SIGUSR1: cache flushed ({} users)", cache.flush()),
+                        None => tracing::info!("SIGUSR1: no cache to flush (-c not given)"),
+                    }
+                    let remembered = policy.forget_remembered();
+                    if remembered > 0 {
+                        tracing::info!("SIGUSR1: mechanisms forgot {remembered} remembered entries (ldap DNs)");
+                    }
+                }
                 Some(()) = usr2.recv() => match policy.penalties() {
                     Some(p) => tracing::info!("SIGUSR2: penalties forgotten ({} records)", p.forget()),
                     None => tracing::info!("SIGUSR2: penalties are off"),

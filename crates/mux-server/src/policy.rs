@@ -95,6 +95,11 @@ impl Policy {
         self.cache.as_ref()
     }
 
+    /// Make the mechanisms in force drop what they remember (SIGUSR1); how many entries.
+    pub fn forget_remembered(&self) -> usize {
+        self.current_chain().forget()
+    }
+
     /// The penalty table, if enabled.
     pub fn penalties(&self) -> Option<&Penalties> {
         self.penalties.as_ref()

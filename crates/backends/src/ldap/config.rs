@@ -123,6 +123,8 @@ pub struct LdapConfig {
     pub failback: Duration,
     /// `ldap_pool_size` (ours): connections open at most per pool (searches, user binds).
     pub pool_size: usize,
+    /// `ldap_dn_cache_ttl` (ours): how long a login's DN is reused without a search (0: never).
+    pub dn_cache_ttl: Duration,
 }
 
 impl std::fmt::Debug for LdapConfig {
@@ -185,6 +187,7 @@ pub const KNOWN_KEYS: &[&str] = &[
     "ldap_debug",
     "ldap_failback_interval",
     "ldap_pool_size",
+    "ldap_dn_cache_ttl",
 ];
 
 impl LdapConfig {
@@ -306,6 +309,10 @@ impl LdapConfig {
         conf.get_number::<i32>("ldap_size_limit")?;
         conf.get_number::<i32>("ldap_debug")?;
         conf.get_bool("ldap_restart")?;
+        let dn_cache_ttl = Duration::from_secs(conf.get_number::<u64>("ldap_dn_cache_ttl")?.unwrap_or(0));
+        if !dn_cache_ttl.is_zero() && auth_method != AuthMethod::Bind {
+            return Err(conf.bad_value("ldap_dn_cache_ttl", "only ldap_auth_method: bind searches for DNs"));
+        }
 
         Ok(LdapConfig {
             servers,
@@ -330,6 +337,7 @@ impl LdapConfig {
             tls,
             failback: Duration::from_secs(conf.get_number::<u64>("ldap_failback_interval")?.unwrap_or(30)),
             pool_size: conf.get_number::<usize>("ldap_pool_size")?.unwrap_or(8).max(1),
+            dn_cache_ttl,
         })
     }
 }
@@ -364,6 +372,7 @@ mod tests {
         assert_eq!(c.password_attr, "userPassword");
         assert!(c.group.is_none());
         assert!(c.tls.check_peer, "verification is on unless turned off");
+        assert!(c.dn_cache_ttl.is_zero(), "every login is searched unless asked otherwise");
     }
 
     #[test]
@@ -397,6 +406,8 @@ mod tests {
             ("ldap_deref: sometimes\n", "ldap_deref"),
             ("ldap_tls_cert: /c.pem\n", "ldap_tls_cert"),
             ("ldap_group_dn: cn=g\nldap_group_match_method: both\n", "ldap_group_match_method"),
+            ("ldap_dn_cache_ttl: 60\nldap_auth_method: custom\n", "ldap_dn_cache_ttl"),
+            ("ldap_dn_cache_ttl: -1\n", "ldap_dn_cache_ttl"),
         ] {
             let err = config(text).err().unwrap().to_string();
             assert!(err.contains(&format!(": {key}: ")), "{text:?} → {err}");

@@ -8,6 +8,7 @@
 //! about the credentials is a tempfail, after one retry on a fresh connection.
 
 pub mod config;
+mod dn_cache;
 mod pool;
 mod tls;
 pub mod tokens;
@@ -18,6 +19,7 @@ use crate::{
     BlockingPool, Credentials, MechanismError, MechanismOptions, Outcome, Reject, Verifier, VerifyFuture,
 };
 use config::{AuthMethod, Deref, GroupMatch, LdapConfig, Scope};
+use dn_cache::DnCache;
 use ldap3::adapters::{Adapter, EntriesOnly};
 use ldap3::{DerefAliases, SearchEntry, SearchOptions};
 use pool::{Connector, Pool, PoolError};
@@ -36,6 +38,8 @@ pub struct Ldap {
     search: Pool,
     /// Used only for user binds.
     users: Pool,
+    /// `ldap_dn_cache_ttl`: DNs found by earlier successful logins (`None`: off).
+    dns: Option<DnCache>,
     blocking: BlockingPool,
 }
 
@@ -79,6 +83,7 @@ impl Ldap {
         Ok(Self {
             search: Pool::new(connector.clone(), config.pool_size, service, config.timeout),
             users: Pool::new(connector, config.pool_size, None, config.timeout),
+            dns: DnCache::new(config.dn_cache_ttl),
             config: Arc::new(config),
             blocking: options.pool.clone(),
         })
@@ -112,18 +117,13 @@ impl Ldap {
                 }
                 dn
             }
-            AuthMethod::Bind => {
-                let dn = match self.find_user(&values, "1.1").await? {
-                    Ok(entry) => entry.dn,
-                    Err(why) => return Ok(Err(why)),
-                };
-                if let Err(why) = self.user_bind(&dn, password).await? {
-                    return Ok(Err(why));
-                }
-                dn
-            }
+            AuthMethod::Bind => match self.search_and_bind(&values, password).await? {
+                Ok(dn) => dn,
+                Err(why) => return Ok(Err(why)),
+            },
             AuthMethod::Custom => {
-                let entry = match self.find_user(&values, &c.password_attr).await? {
+                let (base, filter) = self.user_search(&values);
+                let entry = match self.find_user(&base, &filter, &c.password_attr).await? {
                     Ok(entry) => entry,
                     Err(why) => return Ok(Err(why)),
                 };
@@ -140,17 +140,59 @@ impl Ldap {
         Ok(Ok(()))
     }
 
+    /// `ldap_auth_method: bind`: the user's DN once a bind as it with `password` succeeded.
+    /// With `ldap_dn_cache_ttl`, a DN found by an earlier login is tried first, without a search.
+    async fn search_and_bind(
+        &self,
+        values: &Values<'_>,
+        password: &str,
+    ) -> Result<Result<String, String>, Failure> {
+        let (base, filter) = self.user_search(values);
+        let mut refused = None;
+        if let Some(dn) = self.dns.as_ref().and_then(|dns| dns.get(&base, &filter)) {
+            match self.user_bind(&dn, password).await? {
+                Ok(()) => return Ok(Ok(dn)),
+                // The entry may have moved (a server refuses a bind to a missing DN as it
+                // refuses a wrong password): only a fresh search can tell.
+                Err(why) => refused = Some((dn, why)),
+            }
+            if let Some(dns) = &self.dns {
+                dns.remove(&base, &filter);
+            }
+        }
+        let dn = match self.find_user(&base, &filter, "1.1").await? {
+            Ok(entry) => entry.dn,
+            Err(why) => return Ok(Err(why)),
+        };
+        match refused {
+            // Same entry, same password: the server's answer is already known.
+            Some((old, why)) if old == dn => return Ok(Err(why)),
+            _ => {}
+        }
+        if let Err(why) = self.user_bind(&dn, password).await? {
+            return Ok(Err(why));
+        }
+        if let Some(dns) = &self.dns {
+            dns.insert(&base, &filter, &dn);
+        }
+        Ok(Ok(dn))
+    }
+
+    /// The search base and filter that find the user's entry.
+    fn user_search(&self, values: &Values<'_>) -> (String, String) {
+        let c = &self.config;
+        (expand(&c.search_base, values, Target::Dn), expand(&c.filter, values, Target::Filter))
+    }
+
     /// Search (as the service account) for exactly one entry matching `ldap_filter`.
     async fn find_user(
         &self,
-        values: &Values<'_>,
+        base: &str,
+        filter: &str,
         attr: &str,
     ) -> Result<Result<SearchEntry, String>, Failure> {
-        let c = &self.config;
-        let base = expand(&c.search_base, values, Target::Dn);
-        let filter = expand(&c.filter, values, Target::Filter);
         // Size limit 2: one entry more than we accept is enough to see a duplicate.
-        let found = self.search(&base, c.scope, &filter, attr, 2).await?;
+        let found = self.search(base, self.config.scope, filter, attr, 2).await?;
         let (mut entries, more) = match found {
             Ok(found) => found,
             Err(why) => return Ok(Err(why)),
@@ -345,5 +387,9 @@ impl Verifier for Ldap {
             };
             self.check(creds, password).await
         })
+    }
+
+    fn forget(&self) -> usize {
+        self.dns.as_ref().map_or(0, DnCache::clear)
     }
 }
