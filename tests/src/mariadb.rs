@@ -59,6 +59,11 @@ impl MariaDb {
         self.port
     }
 
+    /// The server's process id (0 while stopped).
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map_or(0, Child::id)
+    }
+
     /// The UNIX socket.
     pub fn socket(&self) -> PathBuf {
         self.dir.path().join("mysqld.sock")

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use saslauthd_tests::bins::require_program;
 use saslauthd_tests::pki::Pki;
-use saslauthd_tests::proc::{fd_count, wait_fd_count_at_most};
+use saslauthd_tests::proc::{children_cpu_ms, cpu_ms, fd_count, wait_fd_count_at_most};
 use saslauthd_tests::run::load;
 use saslauthd_tests::slapd::{ROOT_DN, ROOT_PW, SUFFIX, free_port};
 use saslauthd_tests::{Daemon, RawReply, Slapd, Target, both_targets, request, send_raw_open};
@@ -578,31 +578,4 @@ fn ldap_benchmark() {
             p99 / p99_c
         );
     }
-}
-
-/// CPU time (user + system, ms) of the processes whose (pid, process group) pass `pick`.
-fn cpu_ms(pick: impl Fn(u32, u32) -> bool) -> u64 {
-    let tick_ms = 1000 / 100; // USER_HZ is 100 on Linux.
-    let mut total = 0;
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else { continue };
-        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else { continue };
-        // After the parenthesised command name: state ppid pgrp … utime (12th) stime (13th).
-        let Some((_, rest)) = stat.rsplit_once(')') else { continue };
-        let fields: Vec<&str> = rest.split_whitespace().collect();
-        let number = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok()).unwrap_or(0);
-        if pick(pid, number(2) as u32) {
-            total += (number(11) + number(12)) * tick_ms;
-        }
-    }
-    total
-}
-
-/// CPU time (ms) of this process's reaped children: the load client, once it has exited (the
-/// daemon of an earlier round is reaped before the next round starts counting).
-fn children_cpu_ms() -> f64 {
-    use nix::sys::resource::{UsageWho, getrusage};
-    let usage = getrusage(UsageWho::RUSAGE_CHILDREN).unwrap();
-    let ms = |t: nix::sys::time::TimeVal| t.tv_sec() as f64 * 1000.0 + t.tv_usec() as f64 / 1000.0;
-    ms(usage.user_time()) + ms(usage.system_time())
 }

@@ -21,6 +21,7 @@ pub mod pam;
 pub mod passwd_file;
 #[cfg(feature = "rimap")]
 pub mod rimap;
+pub mod secret;
 /// Without the `rimap` feature: the `-O` parser and the LOGIN encoder only.
 #[cfg(not(feature = "rimap"))]
 pub mod rimap {

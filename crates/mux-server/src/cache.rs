@@ -16,7 +16,7 @@
 //! can pause and advance it, and eviction is by user, which a plain keyed map with a per-user
 //! record does directly.
 
-use crate::secret::{Keyer, Tag};
+use backends::secret::{Keyer, Tag};
 use backends::{Credentials, Reject};
 use lru::LruCache;
 use std::num::NonZeroUsize;

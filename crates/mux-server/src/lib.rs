@@ -18,5 +18,4 @@ pub mod policy;
 pub mod privileges;
 pub mod reply;
 pub mod run_dir;
-pub mod secret;
 pub mod server;

@@ -4,6 +4,7 @@
 //! with a message on the terminal; the parent exits only once the socket is bound and the pid
 //! file written.
 
+use backends::secret::Keyer;
 use backends::{BlockingPool, Mechanism, MechanismOptions, mechanism};
 use clap::Parser;
 use mux_server::cache::{Cache, CacheConfig};
@@ -14,7 +15,6 @@ use mux_server::penalty::{Penalties, PenaltyConfig};
 use mux_server::policy::{Policy, PolicyConfig};
 use mux_server::privileges::Identity;
 use mux_server::run_dir::RunDir;
-use mux_server::secret::Keyer;
 use mux_server::server::{self, ServerConfig};
 use mux_server::{check, daemonize, inherited, logging};
 use sd_notify::NotifyState;
@@ -331,7 +331,8 @@ impl ChainSpec {
 }
 
 /// SIGHUP rebuilds the mechanisms from their configuration; SIGUSR1 empties the credential
-/// cache and what mechanisms remember (ldap DNs); SIGUSR2 forgets every penalty count.
+/// cache and what mechanisms remember (ldap DNs, matched sql hashes); SIGUSR2 forgets every
+/// penalty count.
 fn handle_signals(policy: Arc<Policy>, spec: Arc<ChainSpec>) -> std::io::Result<()> {
     let mut hup = signal(SignalKind::hangup())?;
     let mut usr1 = signal(SignalKind::user_defined1())?;
@@ -347,7 +348,7 @@ fn handle_signals(policy: Arc<Policy>, spec: Arc<ChainSpec>) -> std::io::Result<
                     }
                     let remembered = policy.forget_remembered();
                     if remembered > 0 {
-                        tracing::info!("SIGUSR1: mechanisms forgot {remembered} remembered entries (ldap DNs)");
+                        tracing::info!("SIGUSR1: mechanisms forgot {remembered} remembered entries");
                     }
                 }
                 Some(()) = usr2.recv() => match policy.penalties() {

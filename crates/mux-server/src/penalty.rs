@@ -8,8 +8,8 @@
 //! success resets the user's count. Both tables are bounded (least recently failed go first)
 //! and forget records idle for `forget_after`.
 
-use crate::secret::Keyer;
 use backends::Credentials;
+use backends::secret::Keyer;
 use ipnet::IpNet;
 use lru::LruCache;
 use std::net::IpAddr;

@@ -305,7 +305,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_replaced_chain_serves_new_requests_while_started_ones_finish() {
         use crate::cache::{Cache, CacheConfig};
-        use crate::secret::Keyer;
+        use backends::secret::Keyer;
         let (p, old) = policy(Outcome::Ok, false, Duration::from_secs(1));
         let p = Arc::new(
             p.with_cache(Cache::new(Keyer::from_key(b"k").unwrap(), CacheConfig::from_cyrus(None, None))),

@@ -3,13 +3,13 @@
 //! answers during an outage, TTL expiry and penalty delays, all on tokio's paused clock.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+use backends::secret::Keyer;
 use backends::{Credentials, Outcome, Reject, Verifier, VerifyFuture};
 use mux_server::cache::{Cache, CacheConfig};
 use mux_server::frame::RawRequest;
 use mux_server::penalty::{Penalties, PenaltyConfig};
 use mux_server::policy::{Policy, PolicyConfig};
 use mux_server::reply::Reply;
-use mux_server::secret::Keyer;
 use std::collections::HashMap;
 use std::num::NonZeroUsize;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};

@@ -19,6 +19,7 @@ mod braced;
 mod crypt;
 mod crypt_cost;
 mod digest;
+pub mod memo;
 mod plain;
 
 #[cfg(test)]

@@ -97,6 +97,9 @@ pub struct SqlConfig {
     pub retry_interval: Duration,
     /// `sql_default_realm`: `%r` when the request has no realm.
     pub default_realm: String,
+    /// `sql_hash_cache_ttl` (ours): how long a stored value that matched is not hashed again for
+    /// the same password (0: always hashed).
+    pub hash_cache_ttl: Duration,
 }
 
 impl fmt::Debug for SqlConfig {
@@ -131,6 +134,7 @@ pub const KEYS: &[&str] = &[
     "sql_timeout",
     "sql_retry_interval",
     "sql_default_realm",
+    "sql_hash_cache_ttl",
 ];
 
 impl SqlConfig {
@@ -212,6 +216,10 @@ impl SqlConfig {
             timeout: seconds(conf, "sql_timeout", 5.0)?,
             retry_interval: seconds(conf, "sql_retry_interval", 10.0)?,
             default_realm: conf.get("sql_default_realm").unwrap_or_default().to_owned(),
+            hash_cache_ttl: match conf.get_number::<f64>("sql_hash_cache_ttl")? {
+                None | Some(0.0) => Duration::ZERO,
+                Some(_) => seconds(conf, "sql_hash_cache_ttl", 0.0)?,
+            },
         })
     }
 }
@@ -329,6 +337,10 @@ mod tests {
         assert!(config(&format!("{base}sql_tls: maybe\n")).unwrap_err().contains("sql_tls"));
         assert!(config(&format!("{base}sql_timeout: 0\n")).unwrap_err().contains("sql_timeout"));
         assert!(config(&format!("{base}sql_pool_size: 0\n")).unwrap_err().contains("sql_pool_size"));
+        for ttl in ["-1", "3601", "soon"] {
+            let err = config(&format!("{base}sql_hash_cache_ttl: {ttl}\n")).unwrap_err();
+            assert!(err.contains("sql_hash_cache_ttl"), "{ttl}: {err}");
+        }
         assert!(
             config(&format!("{base}sql_tls_ca_file: /nonexistent\n"))
                 .unwrap_err()

@@ -12,6 +12,7 @@ pub mod lex;
 pub mod query;
 
 use crate::conf_file::ConfFile;
+use crate::hash::memo::MatchMemo;
 use crate::hash::{self, Checked};
 use crate::{
     BlockingPool, Credentials, MechanismError, MechanismOptions, Outcome, Reject, Verifier, VerifyFuture,
@@ -29,6 +30,8 @@ pub struct Sql {
     servers: Vec<Server>,
     config: SqlConfig,
     pool: BlockingPool,
+    /// `sql_hash_cache_ttl`: recent matches, not hashed again (`None`: off).
+    matches: Option<MatchMemo>,
 }
 
 /// One server and when it last failed.
@@ -75,17 +78,18 @@ impl Sql {
         let bad = |reason: String| MechanismError::BadOption { mechanism: "sql", reason };
         let conf = ConfFile::read(Path::new(path)).map_err(|e| bad(e.to_string()))?;
         let config = SqlConfig::from_conf(&conf).map_err(|e| bad(e.to_string()))?;
-        Ok(Self::from_config(config, options.pool.clone()))
+        Self::from_config(config, options.pool.clone()).map_err(|e| bad(e.to_string()))
     }
 
     /// Build from a checked configuration.
-    pub fn from_config(config: SqlConfig, pool: BlockingPool) -> Self {
+    pub fn from_config(config: SqlConfig, pool: BlockingPool) -> Result<Self, crate::secret::KeyError> {
         let servers = if config.hosts.is_empty() {
             vec![Server::new(config.database.clone(), None)]
         } else {
             config.hosts.iter().map(|h| Server::new(h.to_string(), Some(h.clone()))).collect()
         };
-        Sql { servers, config, pool }
+        let matches = MatchMemo::new(config.hash_cache_ttl)?;
+        Ok(Sql { servers, config, pool, matches })
     }
 
     /// The stored value for `creds`, from the first server that answers.
@@ -133,6 +137,13 @@ impl Verifier for Sql {
                 }
                 Err(e) => return Outcome::Unavailable(e),
             };
+            // Tagged before the check: `stored` moves to the blocking pool.
+            let tag = self.matches.as_ref().map(|m| m.tag(stored.as_bytes(), &creds.password));
+            if let (Some(memo), Some(tag)) = (&self.matches, &tag)
+                && memo.recalls(tag)
+            {
+                return Outcome::Ok;
+            }
             let password = creds.password.clone();
             let scheme = self.config.scheme;
             let checked = self.pool.run(move || check(scheme, &password, &stored)).await;
@@ -141,7 +152,13 @@ impl Verifier for Sql {
                     if scheme.is_weak() {
                         tracing::debug!(user = %creds.login.escape_debug(), scheme = scheme.name(), "weak password hash in sql");
                     }
-                    if matched { Outcome::Ok } else { Outcome::No(Reject::IncorrectPassword) }
+                    if !matched {
+                        return Outcome::No(Reject::IncorrectPassword);
+                    }
+                    if let (Some(memo), Some(tag)) = (&self.matches, tag) {
+                        memo.remember(tag);
+                    }
+                    Outcome::Ok
                 }
                 Ok(Err(e)) => {
                     tracing::warn!(user = %creds.login.escape_debug(), "unusable hash from sql: {e}");
@@ -150,6 +167,10 @@ impl Verifier for Sql {
                 Err(e) => Outcome::Unavailable(e.to_string()),
             }
         })
+    }
+
+    fn forget(&self) -> usize {
+        self.matches.as_ref().map_or(0, MatchMemo::clear)
     }
 }
 

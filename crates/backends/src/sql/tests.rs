@@ -49,7 +49,7 @@ fn sql(dir: &Path, extra: &str) -> Sql {
         dir.join("mail.db").display()
     );
     let conf = ConfFile::parse(Path::new("sql.conf"), &text).unwrap();
-    Sql::from_config(SqlConfig::from_conf(&conf).unwrap(), BlockingPool::new(2))
+    Sql::from_config(SqlConfig::from_conf(&conf).unwrap(), BlockingPool::new(2)).unwrap()
 }
 
 fn creds(login: &str, password: &str) -> Credentials {
@@ -102,6 +102,35 @@ async fn plain_scheme_reads_unprefixed_values_as_cleartext() {
     assert_eq!(v.verify(&creds("plain", "cleartext")).await, Outcome::Ok);
     assert_eq!(v.verify(&creds("plain", "cleartex")).await, Outcome::No(Reject::IncorrectPassword));
     assert_eq!(v.verify(&creds("braced", "braced")).await, Outcome::Ok);
+}
+
+/// `sql_hash_cache_ttl`: a repeated match is remembered, but the database still decides: a
+/// changed hash or a deactivated row takes effect at the next login.
+#[tokio::test]
+async fn hash_cache_remembers_matches_and_still_asks_the_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("mail.db");
+    mailbox_db(&db).await;
+    let v = sql(dir.path(), "sql_hash_cache_ttl: 60\n");
+    assert_eq!(v.verify(&creds("md5", "secret1")).await, Outcome::Ok);
+    assert_eq!(v.verify(&creds("md5", "secret1")).await, Outcome::Ok);
+    assert_eq!(v.verify(&creds("md5", "wrong")).await, Outcome::No(Reject::IncorrectPassword));
+    assert_eq!(v.verify(&creds("sha", "secret2")).await, Outcome::Ok);
+    let change = |sql: &'static str| {
+        let db = db.clone();
+        async move {
+            let pool = SqlitePool::connect_with(SqliteConnectOptions::new().filename(db)).await.unwrap();
+            sqlx::query(sql).execute(&pool).await.unwrap();
+            pool.close().await;
+        }
+    };
+    change("UPDATE mailbox SET password = '$1$OtherSlt$ybW8VGBEy0ZCGu1qwsQxd.' WHERE username = 'md5@example.org'")
+        .await;
+    assert_eq!(v.verify(&creds("md5", "secret1")).await, Outcome::No(Reject::IncorrectPassword), "new hash");
+    change("UPDATE mailbox SET active = 0 WHERE username = 'sha@example.org'").await;
+    assert_eq!(v.verify(&creds("sha", "secret2")).await, Outcome::No(Reject::InvalidUsername), "deactivated");
+    assert_eq!(v.forget(), 2, "only the two matches were kept");
+    assert_eq!(sql(dir.path(), "").forget(), 0, "off by default");
 }
 
 #[tokio::test]

@@ -1,5 +1,6 @@
-//! The per-process random key, and the keyed hashes (HMAC-SHA256) that the cache and the
-//! penalty table keep instead of passwords or plain digests.
+//! The per-process random key, and the keyed hashes (HMAC-SHA256) that the daemon's cache and
+//! penalty table, and the sql mechanism's memo of matched hashes, keep instead of passwords or
+//! plain digests.
 //!
 //! Cyrus stores an unsalted MD5 of each cached password (reference §4); a memory dump or the
 //! `cache.mmap` file then allows offline guessing. A key drawn at start-up and never written
