@@ -6,6 +6,7 @@
 pub mod blocking_pool;
 pub mod conf_file;
 pub mod credentials;
+pub mod expiring;
 pub mod hash;
 #[cfg(feature = "ldap")]
 pub mod ldap;

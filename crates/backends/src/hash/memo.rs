@@ -9,11 +9,9 @@
 //! hash (per-process random key, [`crate::secret`]) of stored value and password, as `-c` keeps;
 //! only matches are kept, so a wrong password always pays for the full check.
 
-use crate::secret::{Keyer, Tag};
-use lru::LruCache;
-use std::num::NonZeroUsize;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use crate::expiring::Expiring;
+use crate::secret::{KeyError, Keyer, Tag};
+use std::time::Duration;
 
 /// Pairs at most (48 bytes each plus the table's overhead).
 const CAPACITY: usize = 16_384;
@@ -24,15 +22,14 @@ const DOMAIN: &str = "matched-hash";
 /// (stored value, password) pairs that matched, each valid for the TTL after its check.
 pub struct MatchMemo {
     keyer: Keyer,
-    ttl: Duration,
-    matched: Mutex<LruCache<Tag, Instant>>,
+    matched: Expiring<Tag, ()>,
 }
 
 impl MatchMemo {
     /// A memo keeping matches for `ttl` under a fresh random key; `Ok(None)` when `ttl` is zero.
-    pub fn new(ttl: Duration) -> Result<Option<Self>, crate::secret::KeyError> {
-        let Some(capacity) = NonZeroUsize::new(CAPACITY).filter(|_| !ttl.is_zero()) else { return Ok(None) };
-        Ok(Some(Self { keyer: Keyer::random()?, ttl, matched: Mutex::new(LruCache::new(capacity)) }))
+    pub fn new(ttl: Duration) -> Result<Option<Self>, KeyError> {
+        let Some(matched) = Expiring::new(ttl, CAPACITY) else { return Ok(None) };
+        Ok(Some(Self { keyer: Keyer::random()?, matched }))
     }
 
     /// The key of `password` checked against `stored`.
@@ -42,33 +39,17 @@ impl MatchMemo {
 
     /// Whether `tag` matched within the TTL.
     pub fn recalls(&self, tag: &Tag) -> bool {
-        let mut matched = self.lock();
-        match matched.get(tag) {
-            Some(at) if at.elapsed() < self.ttl => true,
-            Some(_) => {
-                matched.pop(tag);
-                false
-            }
-            None => false,
-        }
+        self.matched.get(tag).is_some()
     }
 
     /// Note that `tag` has just matched.
     pub fn remember(&self, tag: Tag) {
-        self.lock().put(tag, Instant::now());
+        self.matched.insert(tag, ());
     }
 
     /// Forget every match; how many there were.
     pub fn clear(&self) -> usize {
-        let mut matched = self.lock();
-        let n = matched.len();
-        matched.clear();
-        n
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, LruCache<Tag, Instant>> {
-        // Each change is one call on whole entries: the table is usable after a panic.
-        self.matched.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.matched.clear()
     }
 }
 

@@ -9,65 +9,40 @@
 //! checks every bind. Only successful logins are remembered, so unknown or wrong logins cannot
 //! fill the table; a failed bind to a remembered DN drops it and the login is searched again.
 
-use lru::LruCache;
-use std::num::NonZeroUsize;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use crate::expiring::Expiring;
+use std::time::Duration;
 
 /// Entries at most: enough for every active user of a large site, a few MB at worst.
 const CAPACITY: usize = 16_384;
 
-/// The search that found a DN: its expanded base and filter (which hold login, realm, service).
-type Key = (String, String);
-
-/// Login searches → DNs, each valid for the TTL after the successful bind that stored it.
-pub struct DnCache {
-    ttl: Duration,
-    entries: Mutex<LruCache<Key, (String, Instant)>>,
-}
+/// Login searches (expanded base and filter, which hold login, realm and service) → DNs, each
+/// valid for the TTL after the successful bind that stored it.
+pub struct DnCache(Expiring<(String, String), String>);
 
 impl DnCache {
     /// A cache keeping DNs for `ttl`; `None` when `ttl` is zero (off).
     pub fn new(ttl: Duration) -> Option<Self> {
-        let capacity = NonZeroUsize::new(CAPACITY)?;
-        (!ttl.is_zero()).then(|| Self { ttl, entries: Mutex::new(LruCache::new(capacity)) })
+        Expiring::new(ttl, CAPACITY).map(Self)
     }
 
     /// The DN the search `(base, filter)` found, if still valid.
     pub fn get(&self, base: &str, filter: &str) -> Option<String> {
-        let mut entries = self.lock();
-        let key = (base.to_owned(), filter.to_owned());
-        match entries.get(&key) {
-            Some((dn, stored)) if stored.elapsed() < self.ttl => Some(dn.clone()),
-            Some(_) => {
-                entries.pop(&key);
-                None
-            }
-            None => None,
-        }
+        self.0.get(&(base.to_owned(), filter.to_owned()))
     }
 
     /// Remember `dn` for the search `(base, filter)` after a successful bind as it.
     pub fn insert(&self, base: &str, filter: &str, dn: &str) {
-        self.lock().put((base.to_owned(), filter.to_owned()), (dn.to_owned(), Instant::now()));
+        self.0.insert((base.to_owned(), filter.to_owned()), dn.to_owned());
     }
 
     /// Forget the search `(base, filter)`.
     pub fn remove(&self, base: &str, filter: &str) {
-        self.lock().pop(&(base.to_owned(), filter.to_owned()));
+        self.0.remove(&(base.to_owned(), filter.to_owned()));
     }
 
     /// Forget everything; how many entries there were.
     pub fn clear(&self) -> usize {
-        let mut entries = self.lock();
-        let n = entries.len();
-        entries.clear();
-        n
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, LruCache<Key, (String, Instant)>> {
-        // The table holds only whole entries (each change is one call): usable after a panic.
-        self.entries.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.0.clear()
     }
 }
 
@@ -77,23 +52,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn zero_ttl_is_off() {
+    fn off_at_zero_and_keyed_by_base_and_filter() {
         assert!(DnCache::new(Duration::ZERO).is_none());
-    }
-
-    #[test]
-    fn entries_expire_and_can_be_dropped() {
-        let cache = DnCache::new(Duration::from_millis(50)).unwrap();
+        let cache = DnCache::new(Duration::from_secs(60)).unwrap();
         cache.insert("ou=people", "(uid=bob)", "uid=bob,ou=people");
         assert_eq!(cache.get("ou=people", "(uid=bob)").as_deref(), Some("uid=bob,ou=people"));
         assert_eq!(cache.get("ou=people", "(uid=alice)"), None, "another search is another key");
+        assert_eq!(cache.get("ou=staff", "(uid=bob)"), None);
         cache.remove("ou=people", "(uid=bob)");
-        assert_eq!(cache.get("ou=people", "(uid=bob)"), None);
-        cache.insert("ou=people", "(uid=bob)", "uid=bob,ou=people");
-        std::thread::sleep(Duration::from_millis(60));
-        assert_eq!(cache.get("ou=people", "(uid=bob)"), None, "expired");
-        cache.insert("ou=people", "(uid=bob)", "uid=bob,ou=people");
-        assert_eq!(cache.clear(), 1);
         assert_eq!(cache.get("ou=people", "(uid=bob)"), None);
     }
 }
