@@ -344,6 +344,25 @@ fn sqlite_file_end_to_end() {
     let daemon = ours(&conf);
     expect(&daemon, "lite", "lite-pw", "", "OK");
     expect(&daemon, "lite", "nope", "", "NO Incorrect password");
+    drop(daemon);
+
+    // sql_hash_cache_ttl: a remembered match still needs the row; SIGUSR1 forgets matches.
+    let text = std::fs::read_to_string(&conf).unwrap();
+    std::fs::write(&conf, format!("{text}sql_hash_cache_ttl: 60\n")).unwrap();
+    let daemon = ours(&conf);
+    expect(&daemon, "lite", "lite-pw", "", "OK");
+    expect(&daemon, "lite", "lite-pw", "", "OK");
+    expect(&daemon, "lite", "nope", "", "NO Incorrect password");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(daemon.pid() as i32),
+        nix::sys::signal::Signal::SIGUSR1,
+    )
+    .unwrap();
+    assert!(daemon.wait_for_log("forgot 1 remembered", Duration::from_secs(10)), "{}", daemon.log());
+    expect(&daemon, "lite", "lite-pw", "", "OK");
+    let status = Command::new(sqlite3).arg(&db).arg("UPDATE mailbox SET active = 0").status().unwrap();
+    assert!(status.success());
+    expect(&daemon, "lite", "lite-pw", "", "NO Invalid username");
 }
 
 /// Benchmark for the report, in release: `cargo build --release --workspace --bins && cargo test
