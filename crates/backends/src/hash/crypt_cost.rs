@@ -9,9 +9,13 @@
 use super::crypt::ITOA64;
 use super::{HashError, Scheme};
 
-/// Most iterations accepted for sha256/sha512-crypt `rounds=`, sha1crypt, Sun MD5 and BSDi DES
-/// (5 000 000 sha512-crypt rounds take about 1.8 s on the project machine).
+/// Most iterations accepted for sha256/sha512-crypt `rounds=` and BSDi DES (5 000 000
+/// sha512-crypt rounds take about 1.8–2.5 s on the project machine).
 pub(super) const MAX_ROUNDS: u64 = 5_000_000;
+
+/// Most iterations accepted for sha1crypt and Sun MD5, whose rounds cost about five times a
+/// sha512-crypt round (1 000 000 take 1.3 s and 1.6 s here; their defaults are ~25 000 and 4096).
+pub(super) const MAX_SLOW_ROUNDS: u64 = 1_000_000;
 
 /// Highest bcrypt cost accepted (cost 12 takes 0.23 s here; each step doubles it, so 15 ≈ 2 s).
 pub(super) const MAX_BCRYPT_COST: u64 = 15;
@@ -26,20 +30,22 @@ pub(super) fn check(scheme: Scheme, stored: &str) -> Result<(), HashError> {
         Scheme::Sha256Crypt | Scheme::Sha512Crypt => {
             // `$5$rounds=N$salt$hash`; without `rounds=` the default 5000 applies.
             if let Some(digits) = stored.get(3..).and_then(|t| t.strip_prefix("rounds=")) {
-                bound_rounds(scheme, leading_decimal(digits))?;
+                bound_rounds(scheme, leading_decimal(digits), MAX_ROUNDS)?;
             }
         }
-        Scheme::Sha1Crypt => bound_rounds(scheme, stored.get(6..).and_then(leading_decimal))?,
+        Scheme::Sha1Crypt => {
+            bound_rounds(scheme, stored.get(6..).and_then(leading_decimal), MAX_SLOW_ROUNDS)?
+        }
         Scheme::SunMd5 => {
             // `$md5,rounds=N$`: N is added to a base of 4096.
             if let Some(digits) = stored.strip_prefix("$md5,rounds=") {
-                bound_rounds(scheme, leading_decimal(digits))?;
+                bound_rounds(scheme, leading_decimal(digits), MAX_SLOW_ROUNDS)?;
             }
         }
         Scheme::BsdiCrypt => {
             // `_CCCCSSSS…`: a 24-bit little-endian iteration count in four base-64 characters.
             if let Some(count) = s.get(1..5).and_then(decode_fixed) {
-                bound_rounds(scheme, Some(count))?;
+                bound_rounds(scheme, Some(count), MAX_ROUNDS)?;
             }
         }
         Scheme::Bcrypt => {
@@ -69,11 +75,11 @@ pub(super) fn check(scheme: Scheme, stored: &str) -> Result<(), HashError> {
     Ok(())
 }
 
-/// Refuse `rounds` above [`MAX_ROUNDS`]; `None` means too many digits to parse, hence too many.
-fn bound_rounds(scheme: Scheme, rounds: Option<u64>) -> Result<(), HashError> {
+/// Refuse `rounds` above `max`; `None` means too many digits to parse, hence too many.
+fn bound_rounds(scheme: Scheme, rounds: Option<u64>, max: u64) -> Result<(), HashError> {
     match rounds {
-        Some(n) if n <= MAX_ROUNDS => Ok(()),
-        _ => Err(HashError::too_costly(scheme, "rounds", MAX_ROUNDS)),
+        Some(n) if n <= max => Ok(()),
+        _ => Err(HashError::too_costly(scheme, "rounds", max)),
     }
 }
 
@@ -190,6 +196,9 @@ mod tests {
         assert!(refused("$sha1$-6$abc$def"));
         assert!(refused("$sha1$+60000000$abc$def"));
         assert!(refused("$md5,rounds=90000000$abc$$def"));
+        // Rounds of these two cost five sha512-crypt rounds: a lower bound.
+        assert!(refused("$sha1$1000001$abc$def"));
+        assert!(refused("$md5,rounds=2000000$abc$$def"));
         assert!(refused("_zzzzsaltxxxxxxxxxxx"));
     }
 
@@ -202,6 +211,8 @@ mod tests {
             "$y$jDT$a$b",
             "$7$CU..../....a$b",
             "$sha1$219693$a$b",
+            "$sha1$1000000$a$b",
+            "$6$rounds=2000000$ab$c",
         ] {
             let scheme = match &stored[..3] {
                 "$6$" => Scheme::Sha512Crypt,
