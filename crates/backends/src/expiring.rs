@@ -4,6 +4,7 @@
 use lru::LruCache;
 use std::hash::Hash;
 use std::num::NonZeroUsize;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -11,26 +12,47 @@ use std::time::{Duration, Instant};
 pub struct Expiring<K: Hash + Eq, V> {
     ttl: Duration,
     entries: Mutex<LruCache<K, (V, Instant)>>,
+    hits: AtomicU64,
+    misses: AtomicU64,
+}
+
+/// Counts for the metrics endpoint.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Lookups that found a valid entry.
+    pub hits: u64,
+    /// Lookups that found none (or an expired one).
+    pub misses: u64,
+    /// Entries held now (expired ones included until looked up or pushed out).
+    pub entries: usize,
 }
 
 impl<K: Hash + Eq, V: Clone> Expiring<K, V> {
     /// An empty table; `None` when `ttl` or `capacity` is zero (nothing would be kept).
     pub fn new(ttl: Duration, capacity: usize) -> Option<Self> {
         let capacity = NonZeroUsize::new(capacity).filter(|_| !ttl.is_zero())?;
-        Some(Self { ttl, entries: Mutex::new(LruCache::new(capacity)) })
+        Some(Self {
+            ttl,
+            entries: Mutex::new(LruCache::new(capacity)),
+            hits: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
+        })
     }
 
     /// The value stored for `key`, unless it has expired (then it is dropped).
     pub fn get(&self, key: &K) -> Option<V> {
         let mut entries = self.lock();
-        match entries.get(key) {
+        let found = match entries.get(key) {
             Some((value, stored)) if stored.elapsed() < self.ttl => Some(value.clone()),
             Some(_) => {
                 entries.pop(key);
                 None
             }
             None => None,
-        }
+        };
+        let counter = if found.is_some() { &self.hits } else { &self.misses };
+        counter.fetch_add(1, Ordering::Relaxed);
+        found
     }
 
     /// Store `value` for `key`, valid from now.
@@ -49,6 +71,15 @@ impl<K: Hash + Eq, V: Clone> Expiring<K, V> {
         let n = entries.len();
         entries.clear();
         n
+    }
+
+    /// Lookups so far and entries now.
+    pub fn stats(&self) -> Stats {
+        Stats {
+            hits: self.hits.load(Ordering::Relaxed),
+            misses: self.misses.load(Ordering::Relaxed),
+            entries: self.lock().len(),
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, LruCache<K, (V, Instant)>> {
@@ -81,6 +112,7 @@ mod tests {
         std::thread::sleep(Duration::from_millis(60));
         assert_eq!(table.get(&"c"), None, "expired");
         table.insert("d", 4);
+        assert_eq!(table.stats(), Stats { hits: 2, misses: 3, entries: 1 });
         assert_eq!(table.clear(), 1);
         assert_eq!(table.get(&"d"), None);
     }

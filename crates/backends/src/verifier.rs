@@ -22,4 +22,10 @@ pub trait Verifier: Send + Sync {
     fn forget(&self) -> usize {
         0
     }
+
+    /// What the mechanism remembers between requests, if it does: a name for the metrics
+    /// (`dn`, `matched_hash`) and its counts.
+    fn remembered(&self) -> Option<(&'static str, crate::expiring::Stats)> {
+        None
+    }
 }

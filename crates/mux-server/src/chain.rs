@@ -12,6 +12,7 @@
 //! once as `Unavailable` rather than queued, so a hung LDAP server fills its own quota and never
 //! the global connection cap or the threads the next mechanism needs.
 
+use backends::expiring::Stats;
 use backends::{Credentials, Outcome, Verifier};
 use std::sync::Arc;
 use std::time::Duration;
@@ -92,6 +93,12 @@ impl Chain {
     /// Make every mechanism drop what it remembers between requests; how many entries that was.
     pub fn forget(&self) -> usize {
         self.links.iter().map(|link| link.verifier.forget()).sum()
+    }
+
+    /// (mechanism, memory, counts) of each mechanism that remembers something between requests.
+    pub fn remembered(&self) -> Vec<(&'static str, &'static str, Stats)> {
+        let each = self.links.iter().map(|link| (link.verifier.name(), link.verifier.remembered()));
+        each.filter_map(|(mech, memory)| memory.map(|(name, stats)| (mech, name, stats))).collect()
     }
 }
 

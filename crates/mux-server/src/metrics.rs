@@ -10,6 +10,7 @@
 //! updates anyway) and are read at each scrape, so turning metrics on adds nothing to a request.
 
 use crate::policy::Policy;
+use backends::expiring::Stats;
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
 use prometheus_client::metrics::MetricType;
@@ -143,6 +144,15 @@ struct TableLabels {
     table: &'static str,
 }
 
+/// Picks one counter out of a mechanism memory's counts.
+type CountOf = fn(&Stats) -> u64;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct MemoryLabels {
+    mech: &'static str,
+    memory: &'static str,
+}
+
 /// Reads the cache's and the penalties' counters at scrape time.
 struct PolicyCollector(Arc<Policy>);
 
@@ -204,6 +214,31 @@ impl Collector for PolicyCollector {
             )?;
             for (table, n) in [("user", users), ("address", addrs)] {
                 ConstGauge::new(gauge_value(n)).encode(family.encode_family(&TableLabels { table })?)?;
+            }
+        }
+        let remembered = self.0.remembered();
+        if !remembered.is_empty() {
+            let counters: [(&str, &str, CountOf); 2] = [
+                (
+                    "mechanism_memory_hits",
+                    "Lookups answered by a mechanism's memory (ldap_dn_cache_ttl, sql_hash_cache_ttl).",
+                    |s| s.hits,
+                ),
+                ("mechanism_memory_misses", "Lookups a mechanism's memory could not answer.", |s| s.misses),
+            ];
+            for (name, help, value) in counters {
+                let mut family = encoder.encode_descriptor(name, help, None, MetricType::Counter)?;
+                for (mech, memory, stats) in &remembered {
+                    let labels = MemoryLabels { mech, memory };
+                    ConstCounter::new(value(stats)).encode(family.encode_family(&labels)?)?;
+                }
+            }
+            let help = "Entries in a mechanism's memory.";
+            let mut family =
+                encoder.encode_descriptor("mechanism_memory_entries", help, None, MetricType::Gauge)?;
+            for (mech, memory, stats) in &remembered {
+                let labels = MemoryLabels { mech, memory };
+                ConstGauge::new(gauge_value(stats.entries)).encode(family.encode_family(&labels)?)?;
             }
         }
         Ok(())

@@ -100,6 +100,11 @@ impl Policy {
         self.current_chain().forget()
     }
 
+    /// What the mechanisms in force remember: (mechanism, memory, counts), for the metrics.
+    pub fn remembered(&self) -> Vec<(&'static str, &'static str, backends::expiring::Stats)> {
+        self.current_chain().remembered()
+    }
+
     /// The penalty table, if enabled.
     pub fn penalties(&self) -> Option<&Penalties> {
         self.penalties.as_ref()

@@ -9,7 +9,7 @@
 //! hash (per-process random key, [`crate::secret`]) of stored value and password, as `-c` keeps;
 //! only matches are kept, so a wrong password always pays for the full check.
 
-use crate::expiring::Expiring;
+use crate::expiring::{Expiring, Stats};
 use crate::secret::{KeyError, Keyer, Tag};
 use std::time::Duration;
 
@@ -50,6 +50,11 @@ impl MatchMemo {
     /// Forget every match; how many there were.
     pub fn clear(&self) -> usize {
         self.matched.clear()
+    }
+
+    /// Hits, misses and entries.
+    pub fn stats(&self) -> Stats {
+        self.matched.stats()
     }
 }
 

@@ -9,7 +9,7 @@
 //! checks every bind. Only successful logins are remembered, so unknown or wrong logins cannot
 //! fill the table; a failed bind to a remembered DN drops it and the login is searched again.
 
-use crate::expiring::Expiring;
+use crate::expiring::{Expiring, Stats};
 use std::time::Duration;
 
 /// Entries at most: enough for every active user of a large site, a few MB at worst.
@@ -43,6 +43,11 @@ impl DnCache {
     /// Forget everything; how many entries there were.
     pub fn clear(&self) -> usize {
         self.0.clear()
+    }
+
+    /// Hits, misses and entries.
+    pub fn stats(&self) -> Stats {
+        self.0.stats()
     }
 }
 

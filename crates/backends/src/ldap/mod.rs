@@ -392,4 +392,8 @@ impl Verifier for Ldap {
     fn forget(&self) -> usize {
         self.dns.as_ref().map_or(0, DnCache::clear)
     }
+
+    fn remembered(&self) -> Option<(&'static str, crate::expiring::Stats)> {
+        self.dns.as_ref().map(|dns| ("dn", dns.stats()))
+    }
 }

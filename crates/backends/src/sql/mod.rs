@@ -172,6 +172,10 @@ impl Verifier for Sql {
     fn forget(&self) -> usize {
         self.matches.as_ref().map_or(0, MatchMemo::clear)
     }
+
+    fn remembered(&self) -> Option<(&'static str, crate::expiring::Stats)> {
+        self.matches.as_ref().map(|memo| ("matched_hash", memo.stats()))
+    }
 }
 
 /// Check `password` against `stored` under the default scheme. CPU-heavy.
