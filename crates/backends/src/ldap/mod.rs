@@ -164,10 +164,11 @@ impl Ldap {
             Ok(entry) => entry.dn,
             Err(why) => return Ok(Err(why)),
         };
-        match refused {
-            // Same entry, same password: the server's answer is already known.
-            Some((old, why)) if old == dn => return Ok(Err(why)),
-            _ => {}
+        // Same entry, same password: the server's answer is already known.
+        if let Some((old, why)) = refused
+            && old == dn
+        {
+            return Ok(Err(why));
         }
         if let Err(why) = self.user_bind(&dn, password).await? {
             return Ok(Err(why));
