@@ -66,14 +66,45 @@ pub fn workspace_root() -> PathBuf {
 }
 
 /// A binary built from this workspace, or a panic telling how to build it.
+///
+/// `cargo test -p saslauthd-tests` builds this package's tests but not the daemon: after an
+/// edit, the tests would quietly run the previous binary. So a binary older than any source
+/// file of the crates it is built from is refused too.
 pub fn workspace_bin(name: &str) -> PathBuf {
     let path = bin_dir().join(name);
-    assert!(
-        path.is_file(),
-        "our `{name}` was not found at {}: run `cargo build --workspace --bins` before the end-to-end tests",
-        path.display()
-    );
+    let build = "run `cargo build --workspace --bins` (with --release for a release test) first";
+    let built = std::fs::metadata(&path).and_then(|m| m.modified());
+    let Ok(built) = built else { panic!("our `{name}` was not found at {}: {build}", path.display()) };
+    // testsaslauthd uses mux-server's protocol code, which uses backends.
+    let crates: &[&str] = match name {
+        "saslauthd" => &["backends", "mux-server"],
+        _ => &["backends", "mux-server", "testsaslauthd"],
+    };
+    if let Some((changed, source)) = newest_source(crates)
+        && changed > built
+    {
+        panic!("our `{name}` at {} is older than {}: {build}", path.display(), source.display());
+    }
     path
+}
+
+/// The most recently modified file under `crates/<name>/src` of `crates`, if any can be read.
+/// (Manifests are left out: cargo does not rebuild for every change to them.)
+fn newest_source(crates: &[&str]) -> Option<(std::time::SystemTime, PathBuf)> {
+    let root = workspace_root().join("crates");
+    let mut pending: Vec<PathBuf> = crates.iter().map(|c| root.join(c).join("src")).collect();
+    let mut newest: Option<(std::time::SystemTime, PathBuf)> = None;
+    while let Some(path) = pending.pop() {
+        let Ok(meta) = std::fs::metadata(&path) else { continue };
+        if meta.is_dir() {
+            pending.extend(std::fs::read_dir(&path).into_iter().flatten().flatten().map(|e| e.path()));
+        } else if let Ok(modified) = meta.modified()
+            && newest.as_ref().is_none_or(|(t, _)| modified > *t)
+        {
+            newest = Some((modified, path));
+        }
+    }
+    newest
 }
 
 /// `path` if it exists, else a panic naming the Debian package that ships it.
