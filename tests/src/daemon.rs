@@ -43,6 +43,7 @@ pub struct DaemonBuilder {
     has_mech: bool,
     run_dir: Option<PathBuf>,
     wrapper: Vec<OsString>,
+    metrics: bool,
 }
 
 impl Daemon {
@@ -55,7 +56,25 @@ impl Daemon {
             has_mech: false,
             run_dir: None,
             wrapper: Vec::new(),
+            metrics: false,
         }
+    }
+
+    /// The metrics endpoint's text (ours, started with [`DaemonBuilder::metrics`]).
+    pub fn metrics(&self) -> String {
+        use std::io::{Read, Write};
+        let path = self.dir.path().join("metrics.sock");
+        // The daemon binds the endpoint beside the mux socket, not before it.
+        let until = Instant::now() + READY_TIMEOUT;
+        while !path.exists() && Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let mut stream = UnixStream::connect(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        stream.set_read_timeout(Some(READY_TIMEOUT)).expect("set_read_timeout");
+        stream.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n").expect("send the scrape");
+        let mut text = String::new();
+        stream.read_to_string(&mut text).expect("read the scrape");
+        text
     }
 
     /// Which implementation this is.
@@ -254,6 +273,12 @@ impl DaemonBuilder {
         self
     }
 
+    /// Serve metrics (`--metrics-listen`, ours only) for [`Daemon::metrics`].
+    pub fn metrics(mut self) -> Self {
+        self.metrics = true;
+        self
+    }
+
     /// Spawns the daemon in the foreground (`-d`) and waits until its socket accepts.
     pub fn start(self) -> Daemon {
         assert!(self.has_mech, "choose a mechanism (passwd_file, pam or mech) before start()");
@@ -274,6 +299,11 @@ impl DaemonBuilder {
             }
             None => Command::new(&exe),
         };
+        if self.metrics {
+            let mut listen = OsString::from("unix:");
+            listen.push(dir.path().join("metrics.sock"));
+            cmd.arg("--metrics-listen").arg(listen);
+        }
         cmd.args(&self.args)
             .envs(self.envs.iter().map(|(k, v)| (k, v)))
             .arg("-m")

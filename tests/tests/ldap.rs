@@ -401,6 +401,40 @@ both_targets!(custom_checks_hashed_passwords, |target| {
     }
 });
 
+/// `ldap_hash_cache_ttl` (ours, custom): a repeated match is not hashed again, but the entry is
+/// still read every time, so a changed password is refused at once.
+#[test]
+fn custom_hash_cache_still_reads_the_entry() {
+    let hash = format!("{{CRYPT}}{}", mkpasswd("yescrypt", "yes-pw"));
+    let slapd = Slapd::start(&format!(
+        "dn: uid=y,ou=people,{SUFFIX}\nobjectClass: inetOrgPerson\nuid: y\ncn: y\nsn: y\nuserPassword: {hash}\n\n"
+    ));
+    let setup = conf(&format!(
+        "ldap_servers: {}\nldap_search_base: ou=people,{SUFFIX}\nldap_auth_method: custom\n\
+         ldap_bind_dn: {ROOT_DN}\nldap_bind_pw: {ROOT_PW}\nldap_hash_cache_ttl: 60\n",
+        slapd.uri()
+    ));
+    let d =
+        Daemon::builder(Target::Ours).mech("ldap", Some(&setup.conf)).arg("--no-penalty").metrics().start();
+    assert_eq!(text(&d, "y", "yes-pw"), "OK");
+    assert_eq!(text(&d, "y", "yes-pw"), "OK");
+    assert_eq!(text(&d, "y", "wrong"), "NO");
+    let metrics = d.metrics();
+    for line in [
+        "saslauthd_mechanism_memory_hits_total{mech=\"ldap\",memory=\"matched_hash\"} 1\n",
+        "saslauthd_mechanism_memory_misses_total{mech=\"ldap\",memory=\"matched_hash\"} 2\n",
+        "saslauthd_mechanism_memory_entries{mech=\"ldap\",memory=\"matched_hash\"} 1\n",
+    ] {
+        assert!(metrics.contains(line), "{line} not in\n{metrics}");
+    }
+    let new_hash = format!("{{CRYPT}}{}", mkpasswd("yescrypt", "new-pw"));
+    slapd.modify(&format!(
+        "dn: uid=y,ou=people,{SUFFIX}\nchangetype: modify\nreplace: userPassword\nuserPassword: {new_hash}\n"
+    ));
+    assert_eq!(text(&d, "y", "yes-pw"), "NO", "the entry is read again: the old password is refused");
+    assert_eq!(text(&d, "y", "new-pw"), "OK");
+}
+
 #[test]
 fn group_search_base_and_dn_with_tokens() {
     let slapd = Slapd::start(&format!(

@@ -349,17 +349,11 @@ fn sqlite_file_end_to_end() {
     // sql_hash_cache_ttl: a remembered match still needs the row; SIGUSR1 forgets matches.
     let text = std::fs::read_to_string(&conf).unwrap();
     std::fs::write(&conf, format!("{text}sql_hash_cache_ttl: 60\n")).unwrap();
-    let scrape_path = dir.path().join("metrics.sock");
-    let daemon = Daemon::builder(Target::Ours)
-        .mech("sql", Some(&conf))
-        .arg("--no-penalty")
-        .arg("--metrics-listen")
-        .arg(format!("unix:{}", scrape_path.display()))
-        .start();
+    let daemon = Daemon::builder(Target::Ours).mech("sql", Some(&conf)).arg("--no-penalty").metrics().start();
     expect(&daemon, "lite", "lite-pw", "", "OK");
     expect(&daemon, "lite", "lite-pw", "", "OK");
     expect(&daemon, "lite", "nope", "", "NO Incorrect password");
-    let metrics = scrape(&scrape_path);
+    let metrics = daemon.metrics();
     for line in [
         "saslauthd_mechanism_memory_hits_total{mech=\"sql\",memory=\"matched_hash\"} 1\n",
         "saslauthd_mechanism_memory_misses_total{mech=\"sql\",memory=\"matched_hash\"} 2\n",
@@ -458,20 +452,4 @@ fn bench_vs_cyrus_pam_mysql() {
     for label in ["ours (-a sql)", "ours + sql_hash_cache_ttl"] {
         println!("requests/s {label} / cyrus: {:.1}", mean_rps(label) / cyrus_rps);
     }
-}
-
-/// The metrics endpoint's text, from its UNIX socket.
-fn scrape(path: &Path) -> String {
-    use std::io::{Read, Write};
-    // The daemon binds the endpoint beside the mux socket, not before it.
-    let until = std::time::Instant::now() + Duration::from_secs(10);
-    while !path.exists() && std::time::Instant::now() < until {
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    let mut stream = std::os::unix::net::UnixStream::connect(path).unwrap();
-    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    stream.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
-    let mut text = String::new();
-    stream.read_to_string(&mut text).unwrap();
-    text
 }

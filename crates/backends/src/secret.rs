@@ -1,5 +1,5 @@
 //! The per-process random key, and the keyed hashes (HMAC-SHA256) that the daemon's cache and
-//! penalty table, and the sql mechanism's memo of matched hashes, keep instead of passwords or
+//! penalty table, and the sql and ldap memos of matched hashes, keep instead of passwords or
 //! plain digests.
 //!
 //! Cyrus stores an unsalted MD5 of each cached password (reference §4); a memory dump or the

@@ -331,7 +331,7 @@ impl ChainSpec {
 }
 
 /// SIGHUP rebuilds the mechanisms from their configuration; SIGUSR1 empties the credential
-/// cache and what mechanisms remember (ldap DNs, matched sql hashes); SIGUSR2 forgets every
+/// cache and what mechanisms remember (ldap DNs, matched hashes); SIGUSR2 forgets every
 /// penalty count.
 fn handle_signals(policy: Arc<Policy>, spec: Arc<ChainSpec>) -> std::io::Result<()> {
     let mut hup = signal(SignalKind::hangup())?;

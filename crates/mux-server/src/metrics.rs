@@ -221,7 +221,7 @@ impl Collector for PolicyCollector {
             let counters: [(&str, &str, CountOf); 2] = [
                 (
                     "mechanism_memory_hits",
-                    "Lookups answered by a mechanism's memory (ldap_dn_cache_ttl, sql_hash_cache_ttl).",
+                    "Lookups answered by a mechanism's memory (the *_cache_ttl keys of ldap and sql).",
                     |s| s.hits,
                 ),
                 ("mechanism_memory_misses", "Lookups a mechanism's memory could not answer.", |s| s.misses),

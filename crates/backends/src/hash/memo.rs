@@ -1,5 +1,6 @@
-//! A memo of stored hashes that recently matched a password (`sql_hash_cache_ttl`, ours, off by
-//! default): a login that repeats within the TTL skips re-computing the hash.
+//! A memo of stored hashes that recently matched a password (`sql_hash_cache_ttl`,
+//! `ldap_hash_cache_ttl`; ours, off by default): a login that repeats within the TTL skips
+//! re-computing the hash.
 //!
 //! Why: checking a crypt(3) hash is the largest cost of a lookup-and-verify login (MD5-crypt
 //! ~0.15 ms, bcrypt or yescrypt tens of ms), and the same user logs in again and again with the

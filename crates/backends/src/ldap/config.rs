@@ -125,6 +125,9 @@ pub struct LdapConfig {
     pub pool_size: usize,
     /// `ldap_dn_cache_ttl` (ours): how long a login's DN is reused without a search (0: never).
     pub dn_cache_ttl: Duration,
+    /// `ldap_hash_cache_ttl` (ours, `custom`): how long a stored value that matched is not
+    /// hashed again for the same password (0: always hashed).
+    pub hash_cache_ttl: Duration,
 }
 
 impl std::fmt::Debug for LdapConfig {
@@ -188,6 +191,7 @@ pub const KNOWN_KEYS: &[&str] = &[
     "ldap_failback_interval",
     "ldap_pool_size",
     "ldap_dn_cache_ttl",
+    "ldap_hash_cache_ttl",
 ];
 
 impl LdapConfig {
@@ -313,6 +317,15 @@ impl LdapConfig {
         if !dn_cache_ttl.is_zero() && auth_method != AuthMethod::Bind {
             return Err(conf.bad_value("ldap_dn_cache_ttl", "only ldap_auth_method: bind searches for DNs"));
         }
+        let hash_cache_ttl = Duration::from_secs(conf.get_number::<u64>("ldap_hash_cache_ttl")?.unwrap_or(0));
+        if !hash_cache_ttl.is_zero() && auth_method != AuthMethod::Custom {
+            return Err(
+                conf.bad_value("ldap_hash_cache_ttl", "only ldap_auth_method: custom checks hashes here")
+            );
+        }
+        if hash_cache_ttl > Duration::from_secs(3600) {
+            return Err(conf.bad_value("ldap_hash_cache_ttl", "at most 3600 seconds"));
+        }
 
         Ok(LdapConfig {
             servers,
@@ -338,6 +351,7 @@ impl LdapConfig {
             failback: Duration::from_secs(conf.get_number::<u64>("ldap_failback_interval")?.unwrap_or(30)),
             pool_size: conf.get_number::<usize>("ldap_pool_size")?.unwrap_or(8).max(1),
             dn_cache_ttl,
+            hash_cache_ttl,
         })
     }
 }
@@ -408,6 +422,8 @@ mod tests {
             ("ldap_group_dn: cn=g\nldap_group_match_method: both\n", "ldap_group_match_method"),
             ("ldap_dn_cache_ttl: 60\nldap_auth_method: custom\n", "ldap_dn_cache_ttl"),
             ("ldap_dn_cache_ttl: -1\n", "ldap_dn_cache_ttl"),
+            ("ldap_hash_cache_ttl: 60\n", "ldap_hash_cache_ttl"),
+            ("ldap_hash_cache_ttl: 3601\nldap_auth_method: custom\n", "ldap_hash_cache_ttl"),
         ] {
             let err = config(text).err().unwrap().to_string();
             assert!(err.contains(&format!(": {key}: ")), "{text:?} → {err}");

@@ -15,6 +15,7 @@ pub mod tokens;
 
 use crate::conf_file::ConfFile;
 use crate::hash;
+use crate::hash::memo::MatchMemo;
 use crate::{
     BlockingPool, Credentials, MechanismError, MechanismOptions, Outcome, Reject, Verifier, VerifyFuture,
 };
@@ -40,6 +41,8 @@ pub struct Ldap {
     users: Pool,
     /// `ldap_dn_cache_ttl`: DNs found by earlier successful logins (`None`: off).
     dns: Option<DnCache>,
+    /// `ldap_hash_cache_ttl`: stored values that recently matched (`None`: off).
+    matches: Option<MatchMemo>,
     blocking: BlockingPool,
 }
 
@@ -84,6 +87,7 @@ impl Ldap {
             search: Pool::new(connector.clone(), config.pool_size, service, config.timeout),
             users: Pool::new(connector, config.pool_size, None, config.timeout),
             dns: DnCache::new(config.dn_cache_ttl),
+            matches: MatchMemo::new(config.hash_cache_ttl).map_err(|e| bad(e.to_string()))?,
             config: Arc::new(config),
             blocking: options.pool.clone(),
         })
@@ -305,13 +309,31 @@ impl Ldap {
         if stored.is_empty() {
             return Ok(Err(format!("{} has no readable {attr}", entry.dn)));
         }
+        // Tagged before the check: `stored` moves to the blocking pool.
+        let tags: Vec<_> = match &self.matches {
+            Some(memo) => stored.iter().map(|value| memo.tag(value, password.as_bytes())).collect(),
+            None => Vec::new(),
+        };
+        if let Some(memo) = &self.matches
+            && tags.iter().any(|tag| memo.recalls(tag))
+        {
+            return Ok(Ok(()));
+        }
         let password = Zeroizing::new(password.as_bytes().to_vec());
         let matched = self
             .blocking
-            .run(move || stored.iter().any(|value| matches_stored(&password, value)))
+            .run(move || stored.iter().position(|value| matches_stored(&password, value)))
             .await
             .map_err(|e| Failure::Unavailable(e.to_string()))?;
-        Ok(if matched { Ok(()) } else { Err(format!("{attr} does not match")) })
+        match matched {
+            Some(index) => {
+                if let (Some(memo), Some(tag)) = (&self.matches, tags.get(index)) {
+                    memo.remember(*tag);
+                }
+                Ok(Ok(()))
+            }
+            None => Ok(Err(format!("{attr} does not match"))),
+        }
     }
 
     async fn check_group(&self, values: &Values<'_>) -> Attempt {
@@ -391,10 +413,12 @@ impl Verifier for Ldap {
     }
 
     fn forget(&self) -> usize {
-        self.dns.as_ref().map_or(0, DnCache::clear)
+        self.dns.as_ref().map_or(0, DnCache::clear) + self.matches.as_ref().map_or(0, MatchMemo::clear)
     }
 
     fn remembered(&self) -> Option<(&'static str, crate::expiring::Stats)> {
-        self.dns.as_ref().map(|dns| ("dn", dns.stats()))
+        // At most one is on: each belongs to another ldap_auth_method.
+        let dns = self.dns.as_ref().map(|dns| ("dn", dns.stats()));
+        dns.or_else(|| self.matches.as_ref().map(|memo| ("matched_hash", memo.stats())))
     }
 }
