@@ -60,6 +60,19 @@ impl Daemon {
         }
     }
 
+    /// Asserts the metrics of a mechanism's memory (the `*_cache_ttl` keys of ldap and sql).
+    pub fn assert_memory_metrics(&self, mech: &str, memory: &str, hits: u64, misses: u64, entries: usize) {
+        let text = self.metrics();
+        let labels = format!("{{mech=\"{mech}\",memory=\"{memory}\"}}");
+        for line in [
+            format!("saslauthd_mechanism_memory_hits_total{labels} {hits}\n"),
+            format!("saslauthd_mechanism_memory_misses_total{labels} {misses}\n"),
+            format!("saslauthd_mechanism_memory_entries{labels} {entries}\n"),
+        ] {
+            assert!(text.contains(&line), "{line} not in\n{text}");
+        }
+    }
+
     /// The metrics endpoint's text (ours, started with [`DaemonBuilder::metrics`]).
     pub fn metrics(&self) -> String {
         use std::io::{Read, Write};

@@ -419,14 +419,7 @@ fn custom_hash_cache_still_reads_the_entry() {
     assert_eq!(text(&d, "y", "yes-pw"), "OK");
     assert_eq!(text(&d, "y", "yes-pw"), "OK");
     assert_eq!(text(&d, "y", "wrong"), "NO");
-    let metrics = d.metrics();
-    for line in [
-        "saslauthd_mechanism_memory_hits_total{mech=\"ldap\",memory=\"matched_hash\"} 1\n",
-        "saslauthd_mechanism_memory_misses_total{mech=\"ldap\",memory=\"matched_hash\"} 2\n",
-        "saslauthd_mechanism_memory_entries{mech=\"ldap\",memory=\"matched_hash\"} 1\n",
-    ] {
-        assert!(metrics.contains(line), "{line} not in\n{metrics}");
-    }
+    d.assert_memory_metrics("ldap", "matched_hash", 1, 2, 1);
     let new_hash = format!("{{CRYPT}}{}", mkpasswd("yescrypt", "new-pw"));
     slapd.modify(&format!(
         "dn: uid=y,ou=people,{SUFFIX}\nchangetype: modify\nreplace: userPassword\nuserPassword: {new_hash}\n"

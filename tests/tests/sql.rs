@@ -353,14 +353,7 @@ fn sqlite_file_end_to_end() {
     expect(&daemon, "lite", "lite-pw", "", "OK");
     expect(&daemon, "lite", "lite-pw", "", "OK");
     expect(&daemon, "lite", "nope", "", "NO Incorrect password");
-    let metrics = daemon.metrics();
-    for line in [
-        "saslauthd_mechanism_memory_hits_total{mech=\"sql\",memory=\"matched_hash\"} 1\n",
-        "saslauthd_mechanism_memory_misses_total{mech=\"sql\",memory=\"matched_hash\"} 2\n",
-        "saslauthd_mechanism_memory_entries{mech=\"sql\",memory=\"matched_hash\"} 1\n",
-    ] {
-        assert!(metrics.contains(line), "{line} not in\n{metrics}");
-    }
+    daemon.assert_memory_metrics("sql", "matched_hash", 1, 2, 1);
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(daemon.pid() as i32),
         nix::sys::signal::Signal::SIGUSR1,
