@@ -1,8 +1,8 @@
 //! A real Dovecot IMAP server for the rimap tests: its own config, passwd-file users, state and
 //! log in a temp dir, listening on free loopback ports; stopped (with its children) on drop.
 
+use crate::free_port;
 use std::io::Write;
-use std::net::TcpListener;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -293,11 +293,6 @@ impl Drop for Dovecot {
     fn drop(&mut self) {
         self.stop();
     }
-}
-
-/// A loopback port nobody listens on right now.
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").expect("bind :0").local_addr().expect("local_addr").port()
 }
 
 fn dovecot_ids() -> (nix::unistd::Uid, nix::unistd::Gid) {

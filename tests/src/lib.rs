@@ -10,6 +10,7 @@ pub mod bins;
 pub mod daemon;
 pub mod dovecot;
 pub mod mariadb;
+pub mod net;
 pub mod pam;
 pub mod pki;
 pub mod postfix;
@@ -24,7 +25,8 @@ pub mod wire;
 
 pub use bins::Target;
 pub use daemon::{Daemon, DaemonBuilder};
-pub use dovecot::{Dovecot, DovecotBuilder, free_port};
+pub use dovecot::{Dovecot, DovecotBuilder};
+pub use net::free_port;
 pub use pam::{FailDelay, PamService, pwdfile_stack};
 pub use postfix::Postfix;
 pub use postgres::Postgres;

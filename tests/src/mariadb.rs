@@ -1,7 +1,7 @@
 //! A private MariaDB server in a temp dir (loopback TCP + its own socket), stoppable and
 //! restartable on the same data, for the `sql` mechanism's tests and benchmark.
 
-use std::net::TcpListener;
+use crate::free_port;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -21,11 +21,6 @@ pub struct MariaDb {
     dir: tempfile::TempDir,
     port: u16,
     child: Option<Child>,
-}
-
-/// A free loopback TCP port (bound, then released for the server to take).
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
 }
 
 impl MariaDb {

@@ -1,8 +1,9 @@
 //! A private Postfix instance (its own config dir, queue dir, loopback port) whose chrooted
 //! smtpd authenticates through saslauthd exactly as a Debian mail server's does.
 
+use crate::free_port;
 use std::io::{BufRead, BufReader, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -145,10 +146,6 @@ impl Drop for Postfix {
             }
         }
     }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind(("127.0.0.1", 0)).and_then(|l| l.local_addr()).expect("free port").port()
 }
 
 fn read_reply(reader: &mut impl BufRead) -> (u16, String) {

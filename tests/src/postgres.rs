@@ -43,7 +43,7 @@ impl Postgres {
         if let Some((uid, gid)) = owner {
             chown(dir.path(), Some(uid.as_raw()), Some(gid.as_raw())).expect("chown the temp dir");
         }
-        let mut pg = Postgres { dir, bin, port: crate::mariadb::free_port(), owner, child: None };
+        let mut pg = Postgres { dir, bin, port: crate::free_port(), owner, child: None };
         let out = pg
             .command("initdb")
             .arg("-D")

@@ -3,8 +3,9 @@
 //! offers StartTLS, and `ldaps://` when given a certificate); stoppable and restartable on the
 //! same ports (failover and tempfail tests).
 
+use crate::free_port;
 use std::collections::HashSet;
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -39,11 +40,6 @@ pub struct SlapdBuilder {
     ldif: String,
     tls: Option<(String, String)>,
     stats: bool,
-}
-
-/// A loopback port nobody listens on right now.
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 impl SlapdBuilder {

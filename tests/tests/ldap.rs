@@ -11,10 +11,11 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use saslauthd_tests::bins::require_program;
+use saslauthd_tests::free_port;
 use saslauthd_tests::pki::Pki;
 use saslauthd_tests::proc::{children_cpu_ms, cpu_ms, fd_count, wait_fd_count_at_most};
 use saslauthd_tests::run::load;
-use saslauthd_tests::slapd::{ROOT_DN, ROOT_PW, SUFFIX, free_port};
+use saslauthd_tests::slapd::{ROOT_DN, ROOT_PW, SUFFIX};
 use saslauthd_tests::{Daemon, RawReply, Slapd, Target, both_targets, request, send_raw_open};
 use tempfile::TempDir;
 

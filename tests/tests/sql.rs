@@ -12,7 +12,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use saslauthd_tests::bins::require_program;
-use saslauthd_tests::mariadb::{MariaDb, free_port};
+use saslauthd_tests::free_port;
+use saslauthd_tests::mariadb::MariaDb;
 use saslauthd_tests::proc::{children_cpu_ms, cpu_ms, fd_count, wait_fd_count_at_most};
 use saslauthd_tests::{Daemon, Postgres, RawReply, Target, counted_reply, request, send_raw_open};
 
