@@ -1,5 +1,5 @@
 //! A bounded table whose entries expire a fixed time after they were stored: what the
-//! mechanisms' own memories (`ldap_dn_cache_ttl`, `sql_hash_cache_ttl`) are built on.
+//! mechanisms' own memories (the `*_cache_ttl` keys of ldap and sql) are built on.
 
 use lru::LruCache;
 use std::hash::Hash;

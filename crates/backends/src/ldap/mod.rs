@@ -153,16 +153,16 @@ impl Ldap {
     ) -> Result<Result<String, String>, Failure> {
         let (base, filter) = self.user_search(values);
         let mut refused = None;
-        if let Some(dn) = self.dns.as_ref().and_then(|dns| dns.get(&base, &filter)) {
+        if let Some(dns) = &self.dns
+            && let Some(dn) = dns.get(&base, &filter)
+        {
             match self.user_bind(&dn, password).await? {
                 Ok(()) => return Ok(Ok(dn)),
                 // The entry may have moved (a server refuses a bind to a missing DN as it
                 // refuses a wrong password): only a fresh search can tell.
                 Err(why) => refused = Some((dn, why)),
             }
-            if let Some(dns) = &self.dns {
-                dns.remove(&base, &filter);
-            }
+            dns.remove(&base, &filter);
         }
         let dn = match self.find_user(&base, &filter, "1.1").await? {
             Ok(entry) => entry.dn,
@@ -310,12 +310,12 @@ impl Ldap {
             return Ok(Err(format!("{} has no readable {attr}", entry.dn)));
         }
         // Tagged before the check: `stored` moves to the blocking pool.
-        let tags: Vec<_> = match &self.matches {
-            Some(memo) => stored.iter().map(|value| memo.tag(value, password.as_bytes())).collect(),
-            None => Vec::new(),
-        };
-        if let Some(memo) = &self.matches
-            && tags.iter().any(|tag| memo.recalls(tag))
+        let memo = self.matches.as_ref().map(|m| {
+            let tags: Vec<_> = stored.iter().map(|value| m.tag(value, password.as_bytes())).collect();
+            (m, tags)
+        });
+        if let Some((matches, tags)) = &memo
+            && tags.iter().any(|tag| matches.recalls(tag))
         {
             return Ok(Ok(()));
         }
@@ -327,8 +327,10 @@ impl Ldap {
             .map_err(|e| Failure::Unavailable(e.to_string()))?;
         match matched {
             Some(index) => {
-                if let (Some(memo), Some(tag)) = (&self.matches, tags.get(index)) {
-                    memo.remember(*tag);
+                if let Some((matches, tags)) = &memo
+                    && let Some(tag) = tags.get(index)
+                {
+                    matches.remember(*tag);
                 }
                 Ok(Ok(()))
             }

@@ -138,9 +138,9 @@ impl Verifier for Sql {
                 Err(e) => return Outcome::Unavailable(e),
             };
             // Tagged before the check: `stored` moves to the blocking pool.
-            let tag = self.matches.as_ref().map(|m| m.tag(stored.as_bytes(), &creds.password));
-            if let (Some(memo), Some(tag)) = (&self.matches, &tag)
-                && memo.recalls(tag)
+            let memo = self.matches.as_ref().map(|m| (m, m.tag(stored.as_bytes(), &creds.password)));
+            if let Some((matches, tag)) = &memo
+                && matches.recalls(tag)
             {
                 return Outcome::Ok;
             }
@@ -155,8 +155,8 @@ impl Verifier for Sql {
                     if !matched {
                         return Outcome::No(Reject::IncorrectPassword);
                     }
-                    if let (Some(memo), Some(tag)) = (&self.matches, tag) {
-                        memo.remember(tag);
+                    if let Some((matches, tag)) = memo {
+                        matches.remember(tag);
                     }
                     Outcome::Ok
                 }
