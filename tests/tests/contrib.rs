@@ -20,6 +20,57 @@ fn systemd_units_pass_systemd_analyze_verify() {
 }
 
 #[test]
+fn the_tmpfiles_entry_makes_the_run_directory_root_sasl_0710() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let tmpfiles = require_program("systemd-tmpfiles", "systemd");
+    let root = tempfile::tempdir().unwrap();
+    // The group is looked up in the root's own /etc/group: give it the host's (sasl2-bin adds sasl).
+    std::fs::create_dir_all(root.path().join("etc")).unwrap();
+    std::fs::create_dir_all(root.path().join("run")).unwrap();
+    for db in ["passwd", "group"] {
+        std::fs::copy(format!("/etc/{db}"), root.path().join("etc").join(db)).unwrap();
+    }
+    let out = Command::new(tmpfiles)
+        .arg("--create")
+        .arg(format!("--root={}", root.path().display()))
+        .arg(workspace_root().join("contrib/systemd/saslauthd.tmpfiles"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let meta = std::fs::metadata(root.path().join("run/saslauthd")).unwrap();
+    assert_eq!(meta.permissions().mode() & 0o7777, 0o710);
+    assert_eq!(meta.uid(), 0);
+    let sasl = nix::unistd::Group::from_name("sasl").unwrap().expect("group sasl (sasl2-bin)");
+    assert_eq!(meta.gid(), sasl.gid.as_raw());
+}
+
+#[test]
+fn the_service_keeps_its_run_directory_and_does_not_restart_on_usage_errors() {
+    let unit = std::fs::read_to_string(workspace_root().join("contrib/systemd/saslauthd.service")).unwrap();
+    let keys: Vec<&str> = unit.lines().filter(|l| !l.starts_with('#')).collect();
+    // RuntimeDirectory= would remove /run/saslauthd (and the socket unit's socket) on every stop.
+    assert!(!keys.iter().any(|l| l.starts_with("RuntimeDirectory")), "{unit}");
+    for key in ["RestartPreventExitStatus=2", "SyslogIdentifier=saslauthd", "SyslogFacility=auth"] {
+        assert!(keys.contains(&key), "{key} missing");
+    }
+    assert!(keys.iter().any(|l| l.starts_with("ReadWritePaths=/run/saslauthd ")), "{unit}");
+}
+
+#[test]
+fn the_maintainer_scripts_ask_invoke_rc_d_not_the_init_script() {
+    // Debian Policy 9.3.3.2: maintainer scripts go through invoke-rc.d.
+    for script in MAINTAINER_SCRIPTS {
+        let text =
+            std::fs::read_to_string(workspace_root().join("contrib/debian/package").join(script)).unwrap();
+        for line in text.lines().filter(|l| !l.trim_start().starts_with('#')) {
+            let runs_init_script = line.split_whitespace().any(|w| w.starts_with("/etc/init.d/"))
+                && !line.contains("-x /etc/init.d/");
+            assert!(!runs_init_script, "{script} runs the init script directly: {line}");
+        }
+    }
+}
+
+#[test]
 fn the_debian_default_example_is_valid_shell_with_every_variable() {
     let file = workspace_root().join("contrib/debian/saslauthd.default");
     let out = Command::new("sh")
