@@ -100,7 +100,7 @@ fn daemon_mode_is_ready_when_the_parent_exits_and_guards_its_run_dir() {
     let (_dir, run, passwd) = setup();
     let run_s = run.to_str().unwrap();
     let first = saslauthd(&["-a", "passwd-file", "-O", &passwd, "-m", run_s]);
-    assert!(first.code == Some(0), "{}", first.stderr);
+    assert_eq!(first.code, Some(0), "{}", first.stderr);
     // No waiting: the socket is bound and the pid written before the parent returns.
     let pid = pid_in(&run);
     let _guard = Detached(pid);
@@ -165,7 +165,7 @@ fn start_up_errors_say_what_is_wrong() {
 #[test]
 fn dash_v_prints_version_and_mechanisms() {
     let out = saslauthd(&["-v"]);
-    assert!(out.code == Some(0));
+    assert_eq!(out.code, Some(0));
     let stderr = &out.stderr;
     assert!(
         stderr.contains("authentication mechanisms:")
@@ -180,7 +180,7 @@ fn several_run_dirs_are_served_by_one_daemon() {
     let chroot_run = run.with_file_name("spool-var-run-saslauthd");
     let (a, b) = (run.to_str().unwrap(), chroot_run.to_str().unwrap());
     let out = saslauthd(&["-a", "passwd-file", "-O", &passwd, "-m", a, "-m", b, "-m", a]);
-    assert!(out.code == Some(0), "{}", out.stderr);
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
     let pid = pid_in(&run);
     let _guard = Detached(pid);
     assert_eq!(pid_in(&chroot_run), pid, "each directory names the one daemon");
@@ -197,19 +197,11 @@ fn several_run_dirs_are_served_by_one_daemon() {
 fn a_busy_second_run_dir_undoes_the_first() {
     let (_dir, run, passwd) = setup();
     let other = run.with_file_name("other");
-    let first = saslauthd(&["-a", "passwd-file", "-O", &passwd, "-m", other.to_str().unwrap()]);
-    assert!(first.code == Some(0));
+    let (run_s, other_s) = (run.to_str().unwrap(), other.to_str().unwrap());
+    let first = saslauthd(&["-a", "passwd-file", "-O", &passwd, "-m", other_s]);
+    assert_eq!(first.code, Some(0));
     let _guard = Detached(pid_in(&other));
-    let out = saslauthd(&[
-        "-a",
-        "passwd-file",
-        "-O",
-        &passwd,
-        "-m",
-        run.to_str().unwrap(),
-        "-m",
-        other.to_str().unwrap(),
-    ]);
+    let out = saslauthd(&["-a", "passwd-file", "-O", &passwd, "-m", run_s, "-m", other_s]);
     assert_eq!(out.code, Some(2));
     assert!(
         !run.join("mux").exists() && !run.join("saslauthd.pid").exists(),
@@ -328,9 +320,9 @@ fn drops_privileges_after_binding() {
     // The unprivileged daemon must still read its password file.
     std::fs::set_permissions(dir.dir(), std::fs::Permissions::from_mode(0o755)).unwrap();
     std::fs::set_permissions(&passwd, std::fs::Permissions::from_mode(0o644)).unwrap();
-    let out =
-        saslauthd(&["-a", "passwd-file", "-O", &passwd, "-m", run.to_str().unwrap(), "--user", "nobody"]);
-    assert!(out.code == Some(0), "{}", out.stderr);
+    let run_s = run.to_str().unwrap();
+    let out = saslauthd(&["-a", "passwd-file", "-O", &passwd, "-m", run_s, "--user", "nobody"]);
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
     let pid = pid_in(&run);
     let _guard = Detached(pid);
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
@@ -341,16 +333,7 @@ fn drops_privileges_after_binding() {
     signal(pid, Signal::SIGTERM);
     assert!(wait_gone(pid));
 
-    let out = saslauthd(&[
-        "-a",
-        "passwd-file",
-        "-O",
-        &passwd,
-        "-m",
-        run.to_str().unwrap(),
-        "--user",
-        "no-such-user-x",
-    ]);
+    let out = saslauthd(&["-a", "passwd-file", "-O", &passwd, "-m", run_s, "--user", "no-such-user-x"]);
     assert_eq!(out.code, Some(1));
     assert!(out.stderr.contains("unknown user"));
 }
@@ -462,7 +445,7 @@ fn configuration_warnings_reach_the_operator_starting_the_daemon() {
     std::fs::write(&conf, "ldap_servers: ldap://127.0.0.1:9/\nldap_serach_base: dc=example\n").unwrap();
     let started = saslauthd(&["-a", "ldap", "-O", conf.to_str().unwrap(), "-m", run.to_str().unwrap()]);
     let stderr = started.stderr;
-    assert!(started.code == Some(0), "{stderr}");
+    assert_eq!(started.code, Some(0), "{stderr}");
     let _guard = Detached(pid_in(&run));
     assert!(stderr.contains("unknown key ldap_serach_base ignored"), "{stderr}");
 }

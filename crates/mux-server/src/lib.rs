@@ -9,35 +9,26 @@
 
 pub mod frame;
 
-#[cfg(feature = "daemon")]
-pub mod cache;
-#[cfg(feature = "daemon")]
-pub mod chain;
-#[cfg(feature = "daemon")]
-pub mod check;
-#[cfg(feature = "daemon")]
-pub mod cli;
-#[cfg(feature = "daemon")]
-pub mod connection;
-#[cfg(feature = "daemon")]
-pub mod daemonize;
-#[cfg(feature = "daemon")]
-pub mod inherited;
-#[cfg(feature = "daemon")]
-pub mod log_safe;
-#[cfg(feature = "daemon")]
-pub mod logging;
-#[cfg(feature = "daemon")]
-pub mod metrics;
-#[cfg(feature = "daemon")]
-pub mod penalty;
-#[cfg(feature = "daemon")]
-pub mod policy;
-#[cfg(feature = "daemon")]
-pub mod privileges;
-#[cfg(feature = "daemon")]
-pub mod reply;
-#[cfg(feature = "daemon")]
-pub mod run_dir;
-#[cfg(feature = "daemon")]
-pub mod server;
+/// Items built with the `daemon` feature only (tokio's `cfg_*!` pattern: one gate for the list).
+macro_rules! cfg_daemon {
+    ($($item:item)*) => { $( #[cfg(feature = "daemon")] $item )* };
+}
+
+cfg_daemon! {
+    pub mod cache;
+    pub mod chain;
+    pub mod check;
+    pub mod cli;
+    pub mod connection;
+    pub mod daemonize;
+    pub mod inherited;
+    pub mod log_safe;
+    pub mod logging;
+    pub mod metrics;
+    pub mod penalty;
+    pub mod policy;
+    pub mod privileges;
+    pub mod reply;
+    pub mod run_dir;
+    pub mod server;
+}
