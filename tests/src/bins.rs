@@ -75,12 +75,13 @@ pub fn workspace_bin(name: &str) -> PathBuf {
     let build = "run `cargo build --workspace --bins` (with --release for a release test) first";
     let built = std::fs::metadata(&path).and_then(|m| m.modified());
     let Ok(built) = built else { panic!("our `{name}` was not found at {}: {build}", path.display()) };
-    // testsaslauthd uses mux-server's protocol code, which uses backends.
-    let crates: &[&str] = match name {
-        "saslauthd" => &["backends", "mux-server"],
-        _ => &["backends", "mux-server", "testsaslauthd"],
+    // testsaslauthd compiles mux-server's codec alone (lib.rs declares it, frame.rs is it): a
+    // change elsewhere in mux-server, say its main.rs, need not relink the client.
+    let sources: &[&str] = match name {
+        "saslauthd" => &["crates/backends/src", "crates/mux-server/src"],
+        _ => &["crates/testsaslauthd/src", "crates/mux-server/src/lib.rs", "crates/mux-server/src/frame.rs"],
     };
-    if let Some((changed, source)) = newest_source(crates)
+    if let Some((changed, source)) = newest_source(sources)
         && changed > built
     {
         panic!("our `{name}` at {} is older than {}: {build}", path.display(), source.display());
@@ -88,11 +89,12 @@ pub fn workspace_bin(name: &str) -> PathBuf {
     path
 }
 
-/// The most recently modified file under `crates/<name>/src` of `crates`, if any can be read.
-/// (Manifests are left out: cargo does not rebuild for every change to them.)
-fn newest_source(crates: &[&str]) -> Option<(std::time::SystemTime, PathBuf)> {
-    let root = workspace_root().join("crates");
-    let mut pending: Vec<PathBuf> = crates.iter().map(|c| root.join(c).join("src")).collect();
+/// The most recently modified of `sources` (files, or directories searched recursively; paths
+/// relative to the workspace root), if any can be read. (Manifests are left out: cargo does not
+/// rebuild for every change to them.)
+fn newest_source(sources: &[&str]) -> Option<(std::time::SystemTime, PathBuf)> {
+    let root = workspace_root();
+    let mut pending: Vec<PathBuf> = sources.iter().map(|s| root.join(s)).collect();
     let mut newest: Option<(std::time::SystemTime, PathBuf)> = None;
     while let Some(path) = pending.pop() {
         let Ok(meta) = std::fs::metadata(&path) else { continue };

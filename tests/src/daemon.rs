@@ -5,7 +5,7 @@ use std::ffi::OsString;
 use std::os::unix::net::UnixStream;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{Signal, killpg};
@@ -137,6 +137,22 @@ impl Daemon {
         }
     }
 
+    /// Sends SIGTERM to the daemon (not its group) and returns how it exited; panics if it is
+    /// still running after [`STOP_TIMEOUT`] (the drop then kills it).
+    pub fn terminate(&mut self) -> ExitStatus {
+        let child = self.child.as_mut().expect("the daemon was already reaped");
+        let pid = Pid::from_raw(i32::try_from(child.id()).expect("pid fits i32"));
+        nix::sys::signal::kill(pid, Signal::SIGTERM).expect("SIGTERM the daemon");
+        let start = Instant::now();
+        loop {
+            if let Some(status) = child.try_wait().expect("try_wait") {
+                return status;
+            }
+            assert!(start.elapsed() < STOP_TIMEOUT, "the daemon ignored SIGTERM for {STOP_TIMEOUT:?}");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
     /// The temp dir holding the run dir and the captured output.
     pub fn dir(&self) -> &Path {
         self.dir.path()
@@ -155,8 +171,7 @@ impl Daemon {
                     self.log()
                 );
             }
-            // Connecting and closing at once is an empty request: both daemons just drop it.
-            if self.socket.exists() && UnixStream::connect(&self.socket).is_ok() {
+            if crate::wire::accepts(&self.socket) {
                 return;
             }
             if start.elapsed() > READY_TIMEOUT {
@@ -277,6 +292,16 @@ impl DaemonBuilder {
     /// Any further argument, passed verbatim.
     pub fn arg(mut self, arg: impl Into<OsString>) -> Self {
         self.args.push(arg.into());
+        self
+    }
+
+    /// Further arguments, passed verbatim.
+    pub fn args<I, S>(mut self, args: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<OsString>,
+    {
+        self.args.extend(args.into_iter().map(Into::into));
         self
     }
 

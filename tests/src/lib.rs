@@ -1,5 +1,6 @@
-//! Shared harness for the end-to-end tests: locate the binaries, start a daemon (ours or
-//! Cyrus's) in a temp dir, write PAM services and passwd files, and talk raw bytes to the socket.
+//! The one harness for the tests that run the binaries: locate them, start a daemon (ours or
+//! Cyrus's) in a temp dir, write PAM services and passwd files, talk raw bytes to the socket, and
+//! play a scripted saslauthd ([`FakeServer`]) to either client.
 //!
 //! Test files use `Target` to run the same assertions against both daemons; [`both_targets!`]
 //! turns one body into a `ours` and a `cyrus` test so each side passes or fails on its own.
@@ -9,6 +10,7 @@
 pub mod bins;
 pub mod daemon;
 pub mod dovecot;
+pub mod fake_server;
 pub mod mariadb;
 pub mod net;
 pub mod pam;
@@ -26,12 +28,13 @@ pub mod wire;
 pub use bins::Target;
 pub use daemon::{Daemon, DaemonBuilder};
 pub use dovecot::{Dovecot, DovecotBuilder};
+pub use fake_server::{FakeServer, Script};
 pub use net::free_port;
 pub use pam::{FailDelay, PamService, pwdfile_stack};
 pub use postfix::Postfix;
 pub use postgres::Postgres;
 pub use pwdfile::{PwdFile, mkpasswd_sha512, pwdfile, pwdfile_raw};
-pub use run::{Finished, testsaslauthd};
+pub use run::{Finished, client, clients_agree, testsaslauthd};
 pub use sasl_check::{SASL_BADAUTH, SASL_FAIL, SASL_OK, SaslCheck};
 pub use server::PwdServer;
 pub use slapd::Slapd;

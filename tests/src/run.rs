@@ -1,6 +1,7 @@
 //! Running a client program to completion with a deadline, so no test can hang on a silent daemon.
 
 use std::io::Read;
+use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -25,6 +26,21 @@ pub struct Finished {
 
 /// Runs `cmd` with stdin closed; kills it and panics if it outlives `deadline`.
 pub fn run_with_deadline(cmd: &mut Command, deadline: Duration) -> Finished {
+    run_with_stdin(cmd, Stdio::null(), deadline)
+}
+
+/// Runs `cmd` with `input` as its standard input (all of it, then EOF); kills it and panics if it
+/// outlives `deadline`.
+pub fn run_with_input(cmd: &mut Command, input: &[u8], deadline: Duration) -> Finished {
+    use std::io::{Seek, Write};
+    // A file, not a pipe: a client that never reads its stdin cannot block the test.
+    let mut file = tempfile::tempfile().expect("tempfile");
+    file.write_all(input).expect("write stdin file");
+    file.rewind().expect("rewind");
+    run_with_stdin(cmd, file.into(), deadline)
+}
+
+fn run_with_stdin(cmd: &mut Command, stdin: Stdio, deadline: Duration) -> Finished {
     let shown = format!("{cmd:?}");
     let start = Instant::now();
     // Output goes to files, not pipes, so a chatty child can never block on a full pipe while
@@ -32,7 +48,7 @@ pub fn run_with_deadline(cmd: &mut Command, deadline: Duration) -> Finished {
     let out = tempfile::tempfile().expect("tempfile");
     let err = tempfile::tempfile().expect("tempfile");
     let mut child = cmd
-        .stdin(Stdio::null())
+        .stdin(stdin)
         .stdout(out.try_clone().expect("dup"))
         .stderr(err.try_clone().expect("dup"))
         .spawn()
@@ -65,6 +81,27 @@ pub fn testsaslauthd(client: Target, sock: &Path, args: &[&str]) -> Finished {
     let mut cmd = Command::new(client.testsaslauthd());
     cmd.arg("-f").arg(sock).args(args);
     run_with_deadline(&mut cmd, CLIENT_DEADLINE)
+}
+
+/// Runs `client`'s `testsaslauthd <args…>` with `input` on stdin and `argv[0]` = `testsaslauthd`
+/// (Cyrus prints argv[0] in its usage, so both clients must be given the same one).
+pub fn client(client: Target, args: &[&str], input: &[u8]) -> Finished {
+    let mut cmd = Command::new(client.testsaslauthd());
+    cmd.arg0("testsaslauthd").args(args);
+    run_with_input(&mut cmd, input, CLIENT_DEADLINE)
+}
+
+/// Runs Cyrus's client, then ours, with the same `args` and no input; asserts identical stdout,
+/// stderr and exit status and returns ours.
+pub fn clients_agree(args: &[&str]) -> Finished {
+    let cyrus = client(Target::Cyrus, args, b"");
+    let ours = client(Target::Ours, args, b"");
+    assert_eq!(
+        (&ours.stdout, &ours.stderr, ours.code),
+        (&cyrus.stdout, &cyrus.stderr, cyrus.code),
+        "ours vs Cyrus for {args:?}"
+    );
+    ours
 }
 
 /// A benchmark round as the reports quote it: 16 one-request clients for 10 s

@@ -68,6 +68,25 @@ pub fn connect(sock: &Path) -> UnixStream {
     s
 }
 
+/// Whether `sock` accepts a connection now. The file appears at bind(), a moment before listen(),
+/// and a connect in between is refused. Connecting and closing at once is an empty request: both
+/// daemons just drop it.
+pub fn accepts(sock: &Path) -> bool {
+    sock.exists() && UnixStream::connect(sock).is_ok()
+}
+
+/// Waits up to `timeout` until `sock` [`accepts`]; returns whether it does.
+pub fn wait_accepting(sock: &Path, timeout: Duration) -> bool {
+    let until = std::time::Instant::now() + timeout;
+    while !accepts(sock) {
+        if std::time::Instant::now() > until {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    true
+}
+
 /// Sends `bytes`, half-closes the write side (so the daemon sees EOF after them), and reads
 /// until the daemon closes.
 pub fn send_raw(sock: &Path, bytes: &[u8]) -> RawReply {

@@ -1,20 +1,27 @@
 //! Our long-only extensions: --show-reason, -a, password prompt/stdin, --timeout, --load.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
 use std::collections::HashMap;
 use std::io::Write;
 use std::os::unix::net::UnixListener;
 
-use common::{FakeServer, Script, framed, ours, read_request, reply, run_client};
 use mux_server::frame::{Decoded, decode_request};
+use saslauthd_tests::fake_server::read_request;
+use saslauthd_tests::wire::counted;
+use saslauthd_tests::{FakeServer, Finished, Script, Target, client};
 
-const OURS: &str = env!("CARGO_BIN_EXE_testsaslauthd");
+/// Our client with `args` and nothing on stdin.
+fn ours(args: &[&str]) -> Finished {
+    client(Target::Ours, args, b"")
+}
 
 #[test]
 fn show_reason_appends_the_servers_text() {
-    let server = FakeServer::start(vec![reply("NO PAM auth error"), reply("OK"), reply("NO \x1b[2J")]);
+    let server = FakeServer::start(vec![
+        Script::reply("NO PAM auth error"),
+        Script::reply("OK"),
+        Script::reply("NO \x1b[2J"),
+    ]);
     let run = ours(&["-u", "joe", "-p", "pw", "-f", server.socket(), "-R", "3", "--show-reason"]);
     assert_eq!(
         run.stdout,
@@ -26,15 +33,15 @@ fn show_reason_appends_the_servers_text() {
 
 #[test]
 fn client_address_is_a_fifth_field() {
-    let server = FakeServer::start(vec![reply("OK")]);
+    let server = FakeServer::start(vec![Script::reply("OK")]);
     let run = ours(&["-u", "joe", "-p", "pw", "-a", "192.0.2.1;25", "-f", server.socket()]);
     assert_eq!((run.stdout.as_str(), run.code), ("0: OK \"Success.\"\n", Some(0)));
-    assert_eq!(server.finish(), vec![framed(&[b"joe", b"pw", b"imap", b"", b"192.0.2.1;25"])]);
+    assert_eq!(server.finish(), vec![counted(&[b"joe", b"pw", b"imap", b"", b"192.0.2.1;25"])]);
 }
 
 #[test]
 fn password_is_read_from_stdin_when_absent() {
-    let server = FakeServer::start(vec![reply("OK"), reply("OK"), reply("OK")]);
+    let server = FakeServer::start(vec![Script::reply("OK"), Script::reply("OK"), Script::reply("OK")]);
     for (args, stdin) in [
         (vec!["-u", "joe"], &b"s3cret\nnext line\n"[..]),
         (vec!["-u", "joe", "--password-stdin"], &b"s3cret\r\n"[..]),
@@ -42,13 +49,13 @@ fn password_is_read_from_stdin_when_absent() {
     ] {
         let mut args = args.clone();
         args.extend(["-f", server.socket()]);
-        let run = run_client(OURS, &args, stdin);
+        let run = client(Target::Ours, &args, stdin);
         assert_eq!(
             (run.stdout.as_str(), run.stderr.as_str(), run.code),
             ("0: OK \"Success.\"\n", "", Some(0))
         );
     }
-    let want = framed(&[b"joe", b"s3cret", b"imap", b""]);
+    let want = counted(&[b"joe", b"s3cret", b"imap", b""]);
     assert_eq!(server.finish(), vec![want.clone(), want.clone(), want]);
 }
 

@@ -1,63 +1,54 @@
-//! The `saslauthd` binary's life cycle: start-up order, the pid lock, signals, exit statuses.
-#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+//! Our `saslauthd` binary's life cycle: start-up order, the pid lock, signals, exit statuses.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::io::{Read, Write};
-use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_saslauthd");
+use nix::sys::signal::Signal;
+use saslauthd_tests::run::{CLIENT_DEADLINE, run_with_deadline, run_with_input};
+use saslauthd_tests::wire::{self, RawReply, wait_accepting};
+use saslauthd_tests::{Daemon, Finished, PwdFile, Target, pwdfile_raw};
 
-fn saslauthd(args: &[&str]) -> Output {
-    Command::new(BIN).args(args).output().unwrap()
+/// How long a daemon may take to start accepting or to exit.
+const WAIT: Duration = Duration::from_secs(10);
+
+fn bin() -> PathBuf {
+    Target::Ours.saslauthd()
 }
 
-/// A temp dir with a passwd-file for user joe / password pw.
-fn setup() -> (tempfile::TempDir, PathBuf, String) {
-    let dir = tempfile::tempdir().unwrap();
-    let passwd = dir.path().join("passwd");
-    std::fs::write(&passwd, "joe:{PLAIN}pw\n").unwrap();
-    let run = dir.path().join("run");
-    (dir, run, passwd.to_str().unwrap().to_owned())
+/// Runs our saslauthd to completion (in daemon mode: until the parent returns).
+fn saslauthd(args: &[&str]) -> Finished {
+    run_with_deadline(Command::new(bin()).args(args), CLIENT_DEADLINE)
+}
+
+/// A passwd-file for user joe / password pw, and a run dir beside it (not created).
+fn setup() -> (PwdFile, PathBuf, String) {
+    let passwd = pwdfile_raw(b"joe:{PLAIN}pw\n");
+    let run = passwd.dir().join("run");
+    let path = passwd.path().to_str().unwrap().to_owned();
+    (passwd, run, path)
 }
 
 fn ask(socket: &Path, login: &[u8], password: &[u8]) -> Option<String> {
     ask_fields(socket, &[login, password, b"imap", b""])
 }
 
-/// Wait until `socket` accepts connections: the file appears at bind(), a moment before listen(),
-/// and a connect in between is refused.
-fn wait_listening(socket: &Path) {
-    let until = Instant::now() + Duration::from_secs(10);
-    while UnixStream::connect(socket).is_err() && Instant::now() < until {
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
-/// Send `fields` as one request and read the reply (None: closed without one).
+/// Sends `fields` as one request and reads the reply (None: closed without one).
 fn ask_fields(socket: &Path, fields: &[&[u8]]) -> Option<String> {
-    let mut stream = UnixStream::connect(socket).unwrap();
-    stream.write_all(&wire(fields)).unwrap();
-    reply(stream)
+    answer(wire::send_raw_open(socket, &wire::counted(fields)))
 }
 
-fn wire(fields: &[&[u8]]) -> Vec<u8> {
-    let mut wire = Vec::new();
-    for field in fields {
-        wire.extend_from_slice(&(field.len() as u16).to_be_bytes());
-        wire.extend_from_slice(field);
+fn answer(reply: RawReply) -> Option<String> {
+    match reply {
+        RawReply::ClosedWithoutReply => None,
+        reply => Some(reply.text()),
     }
-    wire
 }
 
-fn reply(mut stream: UnixStream) -> Option<String> {
-    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    let mut len = [0u8; 2];
-    stream.read_exact(&mut len).ok()?;
-    let mut body = vec![0; usize::from(u16::from_be_bytes(len))];
-    stream.read_exact(&mut body).ok()?;
-    Some(String::from_utf8(body).unwrap())
+fn wait_listening(socket: &Path) {
+    assert!(wait_accepting(socket, WAIT), "{} does not accept", socket.display());
 }
 
 /// A foreground daemon that is killed if the test fails before stopping it.
@@ -76,8 +67,7 @@ struct Detached(i32);
 impl Drop for Detached {
     fn drop(&mut self) {
         if alive(self.0) {
-            let _ =
-                nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.0), nix::sys::signal::Signal::SIGKILL);
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.0), Signal::SIGKILL);
         }
     }
 }
@@ -90,12 +80,12 @@ fn alive(pid: i32) -> bool {
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok()
 }
 
-fn signal(pid: i32, sig: nix::sys::signal::Signal) {
+fn signal(pid: i32, sig: Signal) {
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), sig).unwrap();
 }
 
 fn wait_gone(pid: i32) -> bool {
-    let until = Instant::now() + Duration::from_secs(10);
+    let until = Instant::now() + WAIT;
     while Instant::now() < until {
         if !alive(pid) {
             return true;
@@ -110,7 +100,7 @@ fn daemon_mode_is_ready_when_the_parent_exits_and_guards_its_run_dir() {
     let (_dir, run, passwd) = setup();
     let run_s = run.to_str().unwrap();
     let first = saslauthd(&["-a", "passwd-file", "-O", &passwd, "-m", run_s]);
-    assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
+    assert_eq!(first.code, Some(0), "{}", first.stderr);
     // No waiting: the socket is bound and the pid written before the parent returns.
     let pid = pid_in(&run);
     let _guard = Detached(pid);
@@ -118,20 +108,17 @@ fn daemon_mode_is_ready_when_the_parent_exits_and_guards_its_run_dir() {
     assert_eq!(ask(&run.join("mux"), b"joe", b"pw").as_deref(), Some("OK"));
 
     let second = saslauthd(&["-a", "passwd-file", "-O", &passwd, "-m", run_s]);
-    assert_eq!(second.status.code(), Some(2));
-    assert!(
-        String::from_utf8_lossy(&second.stderr)
-            .contains("Another instance of saslauthd is currently running")
-    );
+    assert_eq!(second.code, Some(2));
+    assert!(second.stderr.contains("Another instance of saslauthd is currently running"));
     assert_eq!(pid_in(&run), pid, "the first instance's pid file is untouched");
     assert_eq!(ask(&run.join("mux"), b"joe", b"pw").as_deref(), Some("OK"), "and it still answers");
 
-    signal(pid, nix::sys::signal::Signal::SIGHUP);
+    signal(pid, Signal::SIGHUP);
     std::thread::sleep(Duration::from_millis(200));
     assert!(alive(pid), "SIGHUP does not stop the daemon");
     assert_eq!(ask(&run.join("mux"), b"joe", b"pw").as_deref(), Some("OK"));
 
-    signal(pid, nix::sys::signal::Signal::SIGTERM);
+    signal(pid, Signal::SIGTERM);
     assert!(wait_gone(pid), "SIGTERM stops the daemon");
     assert!(!run.join("mux").exists() && !run.join("saslauthd.pid").exists());
 }
@@ -140,15 +127,15 @@ fn daemon_mode_is_ready_when_the_parent_exits_and_guards_its_run_dir() {
 fn foreground_writes_a_pid_file_and_sigint_cleans_up() {
     let (_dir, run, passwd) = setup();
     let mut child = Foreground(
-        Command::new(BIN)
+        Command::new(bin())
             .args(["-a", "passwd-file", "-O", &passwd, "-m", run.to_str().unwrap(), "-f"])
-            .stderr(std::process::Stdio::null())
+            .stderr(Stdio::null())
             .spawn()
             .unwrap(),
     );
     wait_listening(&run.join("mux"));
     assert_eq!(pid_in(&run) as u32, child.0.id());
-    signal(child.0.id() as i32, nix::sys::signal::Signal::SIGINT);
+    signal(child.0.id() as i32, Signal::SIGINT);
     assert!(child.0.wait().unwrap().success());
     assert!(!run.join("mux").exists() && !run.join("saslauthd.pid").exists());
 }
@@ -168,8 +155,8 @@ fn start_up_errors_say_what_is_wrong() {
     ];
     for (args, code, message) in cases {
         let out = saslauthd(args);
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(code), "{args:?}: {stderr}");
+        let stderr = &out.stderr;
+        assert_eq!(out.code, Some(code), "{args:?}: {stderr}");
         assert!(stderr.contains(message), "{args:?}: {stderr}");
     }
     assert!(!run.exists(), "a failed start leaves nothing behind");
@@ -178,8 +165,8 @@ fn start_up_errors_say_what_is_wrong() {
 #[test]
 fn dash_v_prints_version_and_mechanisms() {
     let out = saslauthd(&["-v"]);
-    assert!(out.status.success());
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.code, Some(0));
+    let stderr = &out.stderr;
     assert!(
         stderr.contains("authentication mechanisms:")
             && stderr.contains("pam")
@@ -193,13 +180,13 @@ fn several_run_dirs_are_served_by_one_daemon() {
     let chroot_run = run.with_file_name("spool-var-run-saslauthd");
     let (a, b) = (run.to_str().unwrap(), chroot_run.to_str().unwrap());
     let out = saslauthd(&["-a", "passwd-file", "-O", &passwd, "-m", a, "-m", b, "-m", a]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
     let pid = pid_in(&run);
     let _guard = Detached(pid);
     assert_eq!(pid_in(&chroot_run), pid, "each directory names the one daemon");
     assert_eq!(ask(&run.join("mux"), b"joe", b"pw").as_deref(), Some("OK"));
     assert_eq!(ask(&chroot_run.join("mux"), b"joe", b"pw").as_deref(), Some("OK"));
-    signal(pid, nix::sys::signal::Signal::SIGTERM);
+    signal(pid, Signal::SIGTERM);
     assert!(wait_gone(pid));
     for dir in [&run, &chroot_run] {
         assert!(!dir.join("mux").exists() && !dir.join("saslauthd.pid").exists());
@@ -210,26 +197,18 @@ fn several_run_dirs_are_served_by_one_daemon() {
 fn a_busy_second_run_dir_undoes_the_first() {
     let (_dir, run, passwd) = setup();
     let other = run.with_file_name("other");
-    let first = saslauthd(&["-a", "passwd-file", "-O", &passwd, "-m", other.to_str().unwrap()]);
-    assert!(first.status.success());
+    let (run_s, other_s) = (run.to_str().unwrap(), other.to_str().unwrap());
+    let first = saslauthd(&["-a", "passwd-file", "-O", &passwd, "-m", other_s]);
+    assert_eq!(first.code, Some(0));
     let _guard = Detached(pid_in(&other));
-    let out = saslauthd(&[
-        "-a",
-        "passwd-file",
-        "-O",
-        &passwd,
-        "-m",
-        run.to_str().unwrap(),
-        "-m",
-        other.to_str().unwrap(),
-    ]);
-    assert_eq!(out.status.code(), Some(2));
+    let out = saslauthd(&["-a", "passwd-file", "-O", &passwd, "-m", run_s, "-m", other_s]);
+    assert_eq!(out.code, Some(2));
     assert!(
         !run.join("mux").exists() && !run.join("saslauthd.pid").exists(),
         "nothing left in the first dir"
     );
     let pid = pid_in(&other);
-    signal(pid, nix::sys::signal::Signal::SIGTERM);
+    signal(pid, Signal::SIGTERM);
     assert!(wait_gone(pid));
 }
 
@@ -238,14 +217,15 @@ fn socket_activation_serves_the_inherited_socket_and_notifies() {
     let activate = "/usr/bin/systemd-socket-activate";
     assert!(Path::new(activate).exists(), "systemd-socket-activate missing: apt-get install systemd");
     let (dir, _run, passwd) = setup();
-    let socket = dir.path().join("activated.sock");
+    let socket = dir.dir().join("activated.sock");
     let mut child = Foreground(
         Command::new(activate)
             .arg("-l")
             .arg(&socket)
-            .args([BIN, "-a", "passwd-file", "-O", &passwd, "-f", "-m", "/nonexistent-run-dir-unused"])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::piped())
+            .arg(bin())
+            .args(["-a", "passwd-file", "-O", &passwd, "-f", "-m", "/nonexistent-run-dir-unused"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
             .spawn()
             .unwrap(),
     );
@@ -254,7 +234,7 @@ fn socket_activation_serves_the_inherited_socket_and_notifies() {
     assert_eq!(ask(&socket, b"joe", b"pw").as_deref(), Some("OK"));
     assert_eq!(ask(&socket, b"joe", b"nope").as_deref(), Some("NO Incorrect password"));
     assert!(!Path::new("/nonexistent-run-dir-unused").exists(), "no run dir is made under socket activation");
-    signal(child.0.id() as i32, nix::sys::signal::Signal::SIGTERM);
+    signal(child.0.id() as i32, Signal::SIGTERM);
     let status = child.0.wait().unwrap();
     let mut log = String::new();
     child.0.stderr.take().unwrap().read_to_string(&mut log).unwrap();
@@ -265,15 +245,15 @@ fn socket_activation_serves_the_inherited_socket_and_notifies() {
 #[test]
 fn tells_systemd_when_ready_and_when_stopping() {
     let (dir, run, passwd) = setup();
-    let notify_path = dir.path().join("notify.sock");
+    let notify_path = dir.dir().join("notify.sock");
     let notify = std::os::unix::net::UnixDatagram::bind(&notify_path).unwrap();
     notify.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     let mut child = Foreground(
-        Command::new(BIN)
+        Command::new(bin())
             .args(["-a", "passwd-file", "-O", &passwd, "-m", run.to_str().unwrap(), "-f"])
             .env("NOTIFY_SOCKET", &notify_path)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
             .spawn()
             .unwrap(),
     );
@@ -282,32 +262,22 @@ fn tells_systemd_when_ready_and_when_stopping() {
     assert_eq!(buf[..n].trim_ascii(), b"READY=1");
     // Ready means serving.
     assert_eq!(ask(&run.join("mux"), b"joe", b"pw").as_deref(), Some("OK"));
-    signal(child.0.id() as i32, nix::sys::signal::Signal::SIGHUP);
+    signal(child.0.id() as i32, Signal::SIGHUP);
     let n = notify.recv(&mut buf).unwrap();
     let reloading = String::from_utf8_lossy(&buf[..n]).into_owned();
     assert!(reloading.starts_with("RELOADING=1\nMONOTONIC_USEC="), "{reloading}");
     let n = notify.recv(&mut buf).unwrap();
     assert_eq!(buf[..n].trim_ascii(), b"READY=1", "after the reload");
-    signal(child.0.id() as i32, nix::sys::signal::Signal::SIGTERM);
+    signal(child.0.id() as i32, Signal::SIGTERM);
     let n = notify.recv(&mut buf).unwrap();
     assert_eq!(buf[..n].trim_ascii(), b"STOPPING=1");
     assert!(child.0.wait().unwrap().success());
 }
 
 fn check(args: &[&str], stdin: &str) -> (i32, String) {
-    use std::process::Stdio;
-    let mut child = Command::new(BIN)
-        .arg("--check")
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
-    let out = child.wait_with_output().unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
-    (out.status.code().unwrap_or(-1), text)
+    let out =
+        run_with_input(Command::new(bin()).arg("--check").args(args), stdin.as_bytes(), CLIENT_DEADLINE);
+    (out.code.unwrap_or(-1), out.stdout + &out.stderr)
 }
 
 #[test]
@@ -348,11 +318,11 @@ fn drops_privileges_after_binding() {
     use std::os::unix::fs::PermissionsExt;
     let (dir, run, passwd) = setup();
     // The unprivileged daemon must still read its password file.
-    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(dir.dir(), std::fs::Permissions::from_mode(0o755)).unwrap();
     std::fs::set_permissions(&passwd, std::fs::Permissions::from_mode(0o644)).unwrap();
-    let out =
-        saslauthd(&["-a", "passwd-file", "-O", &passwd, "-m", run.to_str().unwrap(), "--user", "nobody"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let run_s = run.to_str().unwrap();
+    let out = saslauthd(&["-a", "passwd-file", "-O", &passwd, "-m", run_s, "--user", "nobody"]);
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
     let pid = pid_in(&run);
     let _guard = Detached(pid);
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
@@ -360,64 +330,40 @@ fn drops_privileges_after_binding() {
     let nobody = nix::unistd::User::from_name("nobody").unwrap().unwrap().uid.as_raw();
     assert!(uids.split_whitespace().skip(1).all(|u| u == nobody.to_string()), "{uids}");
     assert_eq!(ask(&run.join("mux"), b"joe", b"pw").as_deref(), Some("OK"));
-    signal(pid, nix::sys::signal::Signal::SIGTERM);
+    signal(pid, Signal::SIGTERM);
     assert!(wait_gone(pid));
 
-    let out = saslauthd(&[
-        "-a",
-        "passwd-file",
-        "-O",
-        &passwd,
-        "-m",
-        run.to_str().unwrap(),
-        "--user",
-        "no-such-user-x",
-    ]);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown user"));
+    let out = saslauthd(&["-a", "passwd-file", "-O", &passwd, "-m", run_s, "--user", "no-such-user-x"]);
+    assert_eq!(out.code, Some(1));
+    assert!(out.stderr.contains("unknown user"));
 }
 
 #[test]
 fn metrics_count_what_the_daemon_answered() {
-    let (dir, run, passwd) = setup();
     let users: String = (0..11).map(|i| format!("u{i}:{{PLAIN}}pw\n")).collect();
-    std::fs::write(&passwd, format!("joe:{{PLAIN}}pw\n{users}")).unwrap();
-    let scrape_path = dir.path().join("metrics.sock");
-    let listen = format!("unix:{}", scrape_path.display());
+    let passwd = pwdfile_raw(format!("joe:{{PLAIN}}pw\n{users}").as_bytes());
     // -s 1: room for 10 users; short penalties keep the test fast.
-    let mut child = Foreground(
-        Command::new(BIN)
-            .args(["-a", "passwd-file", "-O", &passwd, "-m", run.to_str().unwrap(), "-f", "-c", "-s", "1"])
-            .args(["--penalty-base", "0.05", "--penalty-max", "0.1", "--metrics-listen", &listen])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let until = Instant::now() + Duration::from_secs(10);
-    while !(run.join("mux").exists() && scrape_path.exists()) && Instant::now() < until {
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    let mux = run.join("mux");
-    assert_eq!(ask(&mux, b"joe", b"pw").as_deref(), Some("OK"), "miss");
-    assert_eq!(ask(&mux, b"joe", b"pw").as_deref(), Some("OK"), "hit");
+    let mut daemon = Daemon::builder(Target::Ours)
+        .passwd_file(passwd.path())
+        .args(["-c", "-s", "1", "--penalty-base", "0.05", "--penalty-max", "0.1"])
+        .metrics()
+        .start();
+    let mux = daemon.socket();
+    assert_eq!(ask(mux, b"joe", b"pw").as_deref(), Some("OK"), "miss");
+    assert_eq!(ask(mux, b"joe", b"pw").as_deref(), Some("OK"), "hit");
     assert_eq!(
-        ask(&mux, b"joe", b"bad").as_deref(),
+        ask(mux, b"joe", b"bad").as_deref(),
         Some("NO Incorrect password"),
         "miss, drops joe, delayed"
     );
-    assert_eq!(ask(&mux, b"", b"bad").as_deref(), Some("NO NULL login received"), "refused before the cache");
+    assert_eq!(ask(mux, b"", b"bad").as_deref(), Some("NO NULL login received"), "refused before the cache");
     for i in 0..11 {
         // 11 misses; the 11th user evicts the first.
-        assert_eq!(ask(&mux, format!("u{i}").as_bytes(), b"pw").as_deref(), Some("OK"));
+        assert_eq!(ask(mux, format!("u{i}").as_bytes(), b"pw").as_deref(), Some("OK"));
     }
-    let from = ask_fields(&mux, &[b"joe", b"bad2", b"smtp", b"", b"192.0.2.7;4000"]);
+    let from = ask_fields(mux, &[b"joe", b"bad2", b"smtp", b"", b"192.0.2.7;4000"]);
     assert_eq!(from.as_deref(), Some("NO Incorrect password"), "miss, delayed, counted by address too");
-    let mut scrape = UnixStream::connect(&scrape_path).unwrap();
-    scrape.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    scrape.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
-    let mut text = String::new();
-    scrape.read_to_string(&mut text).unwrap();
+    let text = daemon.metrics();
     assert!(text.starts_with("HTTP/1.1 200 OK"), "{text}");
     for line in [
         r#"saslauthd_requests_total{mech="passwd-file",result="ok"} 13"#,
@@ -436,8 +382,7 @@ fn metrics_count_what_the_daemon_answered() {
         assert!(text.contains(line), "missing {line}:\n{text}");
     }
     assert!(text.ends_with("# EOF\n"), "{text}");
-    signal(child.0.id() as i32, nix::sys::signal::Signal::SIGTERM);
-    assert!(child.0.wait().unwrap().success());
+    assert!(daemon.terminate().success());
 }
 
 #[test]
@@ -461,61 +406,46 @@ fn sighup_reloads_the_configuration_and_keeps_it_when_the_new_one_is_bad() {
         std::fs::write(&conf, text).unwrap();
     };
     write_conf("sqlite", "a.db");
-    let (run, log) = (dir.path().join("run"), dir.path().join("log"));
-    let mut child = Foreground(
-        Command::new(BIN)
-            .args(["-a", "sql", "-O", conf.to_str().unwrap(), "-m", run.to_str().unwrap(), "-f", "-c"])
-            .arg("--no-penalty")
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap(),
-    );
-    let pid = child.0.id() as i32;
-    let mux = run.join("mux");
-    wait_listening(&mux);
+    let mut daemon =
+        Daemon::builder(Target::Ours).mech("sql", Some(&conf)).args(["-c", "--no-penalty"]).start();
+    let pid = daemon.pid() as i32;
+    let mux = daemon.socket();
     let log_has = |needle: &str| {
-        let until = Instant::now() + Duration::from_secs(10);
-        loop {
-            let text = std::fs::read_to_string(&log).unwrap_or_default();
-            if text.contains(needle) || Instant::now() > until {
-                return text;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        daemon.wait_for_log(needle, WAIT);
+        daemon.log()
     };
-    assert_eq!(ask(&mux, b"joe", b"one").as_deref(), Some("OK"), "a.db, now cached");
+    assert_eq!(ask(mux, b"joe", b"one").as_deref(), Some("OK"), "a.db, now cached");
 
     // A client connected before the reload, sending its request after it, is answered.
-    let mut open = UnixStream::connect(&mux).unwrap();
-    let request = wire(&[b"joe", b"two", b"imap", b""]);
+    let mut open = wire::connect(mux);
+    let request = wire::counted(&[b"joe", b"two", b"imap", b""]);
     open.write_all(&request[..4]).unwrap();
     write_conf("sqlite", "b.db");
-    signal(pid, nix::sys::signal::Signal::SIGHUP);
+    signal(pid, Signal::SIGHUP);
     let text = log_has("SIGHUP: configuration reloaded");
     assert!(text.contains("SIGHUP: configuration reloaded"), "{text}");
     open.write_all(&request[4..]).unwrap();
-    assert_eq!(reply(open).as_deref(), Some("OK"), "answered, by b.db");
-    assert_eq!(ask(&mux, b"joe", b"one").as_deref(), Some("NO Incorrect password"), "cache emptied");
+    assert_eq!(answer(wire::read_to_close(&mut open)).as_deref(), Some("OK"), "answered, by b.db");
+    assert_eq!(ask(mux, b"joe", b"one").as_deref(), Some("NO Incorrect password"), "cache emptied");
 
     write_conf("oracle", "b.db");
-    signal(pid, nix::sys::signal::Signal::SIGHUP);
+    signal(pid, Signal::SIGHUP);
     let text = log_has("configuration not reloaded");
     assert!(text.contains("configuration not reloaded") && text.contains("sql_engine"), "{text}");
-    assert_eq!(ask(&mux, b"joe", b"two").as_deref(), Some("OK"), "b.db still in force");
-    assert_eq!(ask(&mux, b"joe", b"one").as_deref(), Some("NO Incorrect password"));
+    assert_eq!(ask(mux, b"joe", b"two").as_deref(), Some("OK"), "b.db still in force");
+    assert_eq!(ask(mux, b"joe", b"one").as_deref(), Some("NO Incorrect password"));
 
-    signal(pid, nix::sys::signal::Signal::SIGTERM);
-    assert!(child.0.wait().unwrap().success());
+    assert!(daemon.terminate().success());
 }
 
 #[test]
 fn configuration_warnings_reach_the_operator_starting_the_daemon() {
     let (dir, run, _) = setup();
-    let conf = dir.path().join("saslauthd.conf");
+    let conf = dir.dir().join("saslauthd.conf");
     std::fs::write(&conf, "ldap_servers: ldap://127.0.0.1:9/\nldap_serach_base: dc=example\n").unwrap();
     let started = saslauthd(&["-a", "ldap", "-O", conf.to_str().unwrap(), "-m", run.to_str().unwrap()]);
-    let stderr = String::from_utf8_lossy(&started.stderr);
-    assert!(started.status.success(), "{stderr}");
+    let stderr = started.stderr;
+    assert_eq!(started.code, Some(0), "{stderr}");
     let _guard = Detached(pid_in(&run));
     assert!(stderr.contains("unknown key ldap_serach_base ignored"), "{stderr}");
 }

@@ -2,53 +2,52 @@
 //! stderr and exit status, and identical request bytes, for every case.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
-use common::{FakeServer, Run, Script, both_agree, framed, reply};
+use saslauthd_tests::wire::counted;
+use saslauthd_tests::{FakeServer, Finished, Script, clients_agree};
 
 /// The bytes Cyrus sends for `-u joe -p pw` (reference §1.2).
 const JOE_PW_IMAP: &[u8] = &[0, 3, b'j', b'o', b'e', 0, 2, b'p', b'w', 0, 4, b'i', b'm', b'a', b'p', 0, 0];
 
 /// Run Cyrus then ours against a server playing `script` for each; return ours.
-fn compare(script: Script, extra: &[&str]) -> Run {
+fn compare(script: Script, extra: &[&str]) -> Finished {
     let server = FakeServer::start(vec![script.clone(), script]);
     let mut args = vec!["-u", "joe", "-p", "pw", "-f", server.socket()];
     args.extend_from_slice(extra);
-    let run = both_agree(&args);
+    let run = clients_agree(&args);
     let received = server.finish();
     assert_eq!(received[0], JOE_PW_IMAP, "Cyrus's request");
     assert_eq!(received[1], JOE_PW_IMAP, "our request");
     run
 }
 
-fn expect(run: &Run, stdout: &str, stderr: &str, code: i32) {
+fn expect(run: &Finished, stdout: &str, stderr: &str, code: i32) {
     assert_eq!((run.stdout.as_str(), run.stderr.as_str(), run.code), (stdout, stderr, Some(code)));
 }
 
 #[test]
 fn ok_reply() {
-    expect(&compare(reply("OK"), &[]), "0: OK \"Success.\"\n", "", 0);
+    expect(&compare(Script::reply("OK"), &[]), "0: OK \"Success.\"\n", "", 0);
 }
 
 #[test]
 fn no_reply_hides_the_reason() {
-    expect(&compare(reply("NO PAM auth error"), &[]), "0: NO \"authentication failed\"\n", "", 255);
+    expect(&compare(Script::reply("NO PAM auth error"), &[]), "0: NO \"authentication failed\"\n", "", 255);
 }
 
 #[test]
 fn ok_is_a_prefix_test() {
-    expect(&compare(reply("OKAY whatever"), &[]), "0: OK \"Success.\"\n", "", 0);
+    expect(&compare(Script::reply("OKAY whatever"), &[]), "0: OK \"Success.\"\n", "", 0);
 }
 
 #[test]
 fn garbage_reply_is_a_failure() {
-    expect(&compare(reply("xx"), &[]), "0: NO \"authentication failed\"\n", "", 255);
+    expect(&compare(Script::reply("xx"), &[]), "0: NO \"authentication failed\"\n", "", 255);
 }
 
 #[test]
 fn reply_shorter_than_two_is_bad() {
-    expect(&compare(reply("O"), &[]), "0: ", "bad response from saslauthd\n", 255);
-    expect(&compare(reply(""), &[]), "0: ", "bad response from saslauthd\n", 255);
+    expect(&compare(Script::reply("O"), &[]), "0: ", "bad response from saslauthd\n", 255);
+    expect(&compare(Script::reply(""), &[]), "0: ", "bad response from saslauthd\n", 255);
 }
 
 #[test]
@@ -74,23 +73,24 @@ fn long_replies_are_cut_at_1024_bytes() {
 
 #[test]
 fn every_repetition_is_a_new_connection_and_the_last_decides() {
-    let scripts = vec![reply("OK"), reply("NO x"), reply("OK"), reply("NO x")];
+    let scripts =
+        vec![Script::reply("OK"), Script::reply("NO x"), Script::reply("OK"), Script::reply("NO x")];
     let mut doubled = scripts.clone();
     doubled.extend(scripts);
     let server = FakeServer::start(doubled);
-    let run = both_agree(&["-u", "joe", "-p", "pw", "-f", server.socket(), "-R", "2"]);
+    let run = clients_agree(&["-u", "joe", "-p", "pw", "-f", server.socket(), "-R", "2"]);
     expect(&run, "0: OK \"Success.\"\n1: NO \"authentication failed\"\n", "", 255);
-    let run = both_agree(&["-u", "joe", "-p", "pw", "-f", server.socket(), "-R", " 2junk"]);
+    let run = clients_agree(&["-u", "joe", "-p", "pw", "-f", server.socket(), "-R", " 2junk"]);
     expect(&run, "0: OK \"Success.\"\n1: NO \"authentication failed\"\n", "", 255);
     assert!(server.finish().iter().all(|request| request == JOE_PW_IMAP));
 }
 
 #[test]
 fn service_realm_and_hyphen_values_are_sent_as_given() {
-    let server = FakeServer::start(vec![reply("OK"), reply("OK")]);
+    let server = FakeServer::start(vec![Script::reply("OK"), Script::reply("OK")]);
     let args = ["-s", "smtp", "-r", "example.org", "-u", "-joe", "-p=pw", "-f", server.socket(), "ignored"];
-    expect(&both_agree(&args), "0: OK \"Success.\"\n", "", 0);
-    let want = framed(&[b"-joe", b"=pw", b"smtp", b"example.org"]);
+    expect(&clients_agree(&args), "0: OK \"Success.\"\n", "", 0);
+    let want = counted(&[b"-joe", b"=pw", b"smtp", b"example.org"]);
     assert_eq!(server.finish(), vec![want.clone(), want]);
 }
 
@@ -98,7 +98,7 @@ fn service_realm_and_hyphen_values_are_sent_as_given() {
 fn missing_socket_is_a_perror() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("mux");
-    let run = both_agree(&["-u", "joe", "-p", "pw", "-f", path.to_str().unwrap(), "-R", "2"]);
+    let run = clients_agree(&["-u", "joe", "-p", "pw", "-f", path.to_str().unwrap(), "-R", "2"]);
     expect(&run, "0: 1: ", "connect() : No such file or directory\n".repeat(2).as_str(), 255);
 }
 
@@ -107,7 +107,7 @@ fn stale_socket_is_connection_refused() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("mux");
     drop(std::os::unix::net::UnixListener::bind(&path).unwrap());
-    let run = both_agree(&["-u", "joe", "-p", "pw", "-f", path.to_str().unwrap()]);
+    let run = clients_agree(&["-u", "joe", "-p", "pw", "-f", path.to_str().unwrap()]);
     expect(&run, "0: ", "connect() : Connection refused\n", 255);
 }
 
@@ -123,7 +123,7 @@ fn usage_errors_match() {
         (&["-h"][..], "testsaslauthd: invalid option -- 'h'\n"),
         (&["-u", "joe", "-p", "pw", "-s"][..], "testsaslauthd: option requires an argument -- 's'\n"),
     ] {
-        expect(&both_agree(args), "", &format!("{first_line}{usage}"), 1);
+        expect(&clients_agree(args), "", &format!("{first_line}{usage}"), 1);
     }
 }
 
@@ -131,5 +131,5 @@ fn usage_errors_match() {
 fn negative_repeat_runs_nothing_like_cyrus() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("mux");
-    expect(&both_agree(&["-u", "joe", "-p", "pw", "-f", path.to_str().unwrap(), "-R", "-1"]), "", "", 0);
+    expect(&clients_agree(&["-u", "joe", "-p", "pw", "-f", path.to_str().unwrap(), "-R", "-1"]), "", "", 0);
 }
