@@ -8,7 +8,7 @@
 //! statement, and request values only ever reach the bound parameters.
 #![no_main]
 
-use backends::sql::config::Engine;
+use backends::sql::lex::Engine;
 use backends::sql::query::{MacroValues, Query};
 use libfuzzer_sys::fuzz_target;
 

@@ -10,8 +10,7 @@ use md5::{Digest, Md5};
 use subtle::ConstantTimeEq;
 use zeroize::{Zeroize, Zeroizing};
 
-use super::crypt::ITOA64;
-use super::{Checked, HashError, Scheme};
+use super::{Checked, HashError, ITOA64, Scheme};
 
 /// The magic that starts an apr1 hash.
 pub(super) const PREFIX: &str = "$apr1$";

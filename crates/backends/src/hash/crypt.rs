@@ -10,7 +10,7 @@ use std::ffi::{CStr, CString, c_char, c_int, c_void};
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
-use super::{Checked, HashError, Scheme, crypt_cost};
+use super::{Checked, HashError, ITOA64, Scheme, crypt_cost};
 
 #[link(name = "crypt")]
 unsafe extern "C" {
@@ -27,9 +27,6 @@ const CRYPT_DATA_SIZE: usize = 32768;
 /// libxcrypt's `CRYPT_MAX_PASSPHRASE_SIZE`: it refuses (ERANGE) phrases of this length or more,
 /// so no stored crypt hash can come from one.
 const CRYPT_MAX_PASSPHRASE_SIZE: usize = 512;
-
-/// The 64 characters of crypt(3)'s base-64 alphabet, in order.
-pub(super) const ITOA64: &[u8; 64] = b"./0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 
 /// Check `password` against the crypt(3) string `stored` (not locked, not empty).
 pub(super) fn verify(password: &[u8], stored: &str) -> Result<Checked, HashError> {

@@ -6,8 +6,7 @@
 //! cost 5–12, yescrypt `j9T` = 16 MiB) and refuse only what costs seconds or more here.
 //! Anything this parser cannot read is left to libxcrypt, which rejects it as malformed.
 
-use super::crypt::ITOA64;
-use super::{HashError, Scheme};
+use super::{HashError, ITOA64, Scheme};
 
 /// Most iterations accepted for sha256/sha512-crypt `rounds=` and BSDi DES (5 000 000
 /// sha512-crypt rounds take about 1.8–2.5 s on the project machine).

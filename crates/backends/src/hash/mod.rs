@@ -30,6 +30,10 @@ mod fixtures;
 /// refused before it reaches a parser or libxcrypt.
 pub const MAX_STORED_LEN: usize = 1024;
 
+/// The 64 characters of crypt(3)'s base-64 alphabet, in order: shared by the crypt(3) format
+/// check, the cost parser and `$apr1$`, so it lives above them.
+const ITOA64: &[u8; 64] = b"./0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+
 /// The scheme a stored hash uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Scheme {

@@ -1,22 +1,12 @@
 //! The `sql` mechanism's `-O` file: Cyrus sql-plugin keys turned into a checked configuration.
 
+use super::lex::Engine;
 use super::query::Query;
 use crate::conf_file::{ConfError, ConfFile};
 use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 use zeroize::Zeroizing;
-
-/// The database engine (`sql_engine`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Engine {
-    /// MySQL or MariaDB.
-    Mysql,
-    /// PostgreSQL.
-    Pgsql,
-    /// SQLite (`sql_database` is the file).
-    Sqlite,
-}
 
 /// Where one server is reached (`sql_hostnames` entry).
 #[derive(Debug, Clone, PartialEq, Eq)]

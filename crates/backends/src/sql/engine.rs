@@ -5,7 +5,8 @@
 //! in `tokio::time::timeout` by the caller. Per-engine pools (not sqlx's `Any`) because
 //! placeholders differ (`?` vs `$n`) and the query is rewritten for the engine anyway.
 
-use super::config::{Engine, Host, SqlConfig, Tls};
+use super::config::{Host, SqlConfig, Tls};
+use super::lex::Engine;
 use futures_util::TryStreamExt;
 use sqlx::mysql::{MySqlConnectOptions, MySqlPool, MySqlSslMode};
 use sqlx::pool::PoolOptions;
@@ -117,64 +118,112 @@ fn pg_socket_file(path: &Path) -> Option<(&Path, u16)> {
     Some((path.parent()?, port))
 }
 
+/// What MySQL's and PostgreSQL's connect options share: where the server is, who logs in, and
+/// TLS. Each engine maps the calls onto its own builder.
+trait ServerOptions: Sized {
+    /// The engine's standard TCP port.
+    const DEFAULT_PORT: u16;
+    fn host(self, host: &str, port: u16) -> Self;
+    fn socket(self, path: &Path) -> Self;
+    fn login(self, user: &str) -> Self;
+    fn secret(self, passwd: &str) -> Self;
+    fn tls(self, tls: Tls) -> Self;
+    fn ca_file(self, path: &Path) -> Self;
+}
+
+/// The common part of the MySQL and PostgreSQL options: `sql_hostnames` entry, `sql_user`,
+/// `sql_passwd`, `sql_usessl`/TLS mode and CA file.
+fn with_server<O: ServerOptions>(mut o: O, config: &SqlConfig, host: Option<&Host>) -> O {
+    o = match host {
+        Some(Host::Socket(path)) => o.socket(path),
+        Some(Host::Tcp { host, port }) => o.host(host, port.unwrap_or(O::DEFAULT_PORT)),
+        None => o,
+    };
+    if let Some(user) = &config.user {
+        o = o.login(user);
+    }
+    if let Some(passwd) = &config.passwd {
+        o = o.secret(passwd);
+    }
+    o = o.tls(config.tls);
+    match &config.tls_ca_file {
+        Some(ca) => o.ca_file(ca),
+        None => o,
+    }
+}
+
+impl ServerOptions for MySqlConnectOptions {
+    const DEFAULT_PORT: u16 = 3306;
+    fn host(self, host: &str, port: u16) -> Self {
+        MySqlConnectOptions::host(self, host).port(port)
+    }
+    fn socket(self, path: &Path) -> Self {
+        MySqlConnectOptions::socket(self, path)
+    }
+    fn login(self, user: &str) -> Self {
+        self.username(user)
+    }
+    fn secret(self, passwd: &str) -> Self {
+        self.password(passwd)
+    }
+    fn tls(self, tls: Tls) -> Self {
+        self.ssl_mode(match tls {
+            Tls::Disable => MySqlSslMode::Disabled,
+            Tls::Prefer => MySqlSslMode::Preferred,
+            Tls::Require => MySqlSslMode::Required,
+            Tls::VerifyCa => MySqlSslMode::VerifyCa,
+            Tls::VerifyFull => MySqlSslMode::VerifyIdentity,
+        })
+    }
+    fn ca_file(self, path: &Path) -> Self {
+        self.ssl_ca(path)
+    }
+}
+
+impl ServerOptions for PgConnectOptions {
+    const DEFAULT_PORT: u16 = 5432;
+    fn host(self, host: &str, port: u16) -> Self {
+        PgConnectOptions::host(self, host).port(port)
+    }
+    fn socket(self, path: &Path) -> Self {
+        match pg_socket_file(path) {
+            Some((dir, port)) => PgConnectOptions::socket(self, dir).port(port),
+            None => PgConnectOptions::socket(self, path),
+        }
+    }
+    fn login(self, user: &str) -> Self {
+        self.username(user)
+    }
+    fn secret(self, passwd: &str) -> Self {
+        self.password(passwd)
+    }
+    fn tls(self, tls: Tls) -> Self {
+        self.ssl_mode(match tls {
+            Tls::Disable => PgSslMode::Disable,
+            Tls::Prefer => PgSslMode::Prefer,
+            Tls::Require => PgSslMode::Require,
+            Tls::VerifyCa => PgSslMode::VerifyCa,
+            Tls::VerifyFull => PgSslMode::VerifyFull,
+        })
+    }
+    fn ca_file(self, path: &Path) -> Self {
+        self.ssl_root_cert(path)
+    }
+}
+
 impl ServerPool {
     /// A lazy pool for `host` (nothing is connected until the first request, so a server that is
     /// down at start-up only costs tempfails until it comes up).
     pub fn new(config: &SqlConfig, host: Option<&Host>) -> ServerPool {
         match config.engine {
             Engine::Mysql => {
-                let mut o = MySqlConnectOptions::new().database(&config.database);
-                o = match host {
-                    Some(Host::Socket(path)) => o.socket(path),
-                    Some(Host::Tcp { host, port }) => o.host(host).port(port.unwrap_or(3306)),
-                    None => o,
-                };
-                if let Some(user) = &config.user {
-                    o = o.username(user);
-                }
-                if let Some(passwd) = &config.passwd {
-                    o = o.password(passwd);
-                }
-                o = o.ssl_mode(match config.tls {
-                    Tls::Disable => MySqlSslMode::Disabled,
-                    Tls::Prefer => MySqlSslMode::Preferred,
-                    Tls::Require => MySqlSslMode::Required,
-                    Tls::VerifyCa => MySqlSslMode::VerifyCa,
-                    Tls::VerifyFull => MySqlSslMode::VerifyIdentity,
-                });
-                if let Some(ca) = &config.tls_ca_file {
-                    o = o.ssl_ca(ca);
-                }
-                ServerPool::Mysql(pool_options(config).connect_lazy_with(o))
+                let o = MySqlConnectOptions::new().database(&config.database);
+                ServerPool::Mysql(pool_options(config).connect_lazy_with(with_server(o, config, host)))
             }
             Engine::Pgsql => {
                 // Not `new()`: that reads PG* variables and ~/.pgpass behind the config's back.
-                let mut o = PgConnectOptions::new_without_pgpass().database(&config.database);
-                o = match host {
-                    Some(Host::Socket(path)) => match pg_socket_file(path) {
-                        Some((dir, port)) => o.socket(dir).port(port),
-                        None => o.socket(path),
-                    },
-                    Some(Host::Tcp { host, port }) => o.host(host).port(port.unwrap_or(5432)),
-                    None => o,
-                };
-                if let Some(user) = &config.user {
-                    o = o.username(user);
-                }
-                if let Some(passwd) = &config.passwd {
-                    o = o.password(passwd);
-                }
-                o = o.ssl_mode(match config.tls {
-                    Tls::Disable => PgSslMode::Disable,
-                    Tls::Prefer => PgSslMode::Prefer,
-                    Tls::Require => PgSslMode::Require,
-                    Tls::VerifyCa => PgSslMode::VerifyCa,
-                    Tls::VerifyFull => PgSslMode::VerifyFull,
-                });
-                if let Some(ca) = &config.tls_ca_file {
-                    o = o.ssl_root_cert(ca);
-                }
-                ServerPool::Pgsql(pool_options(config).connect_lazy_with(o))
+                let o = PgConnectOptions::new_without_pgpass().database(&config.database);
+                ServerPool::Pgsql(pool_options(config).connect_lazy_with(with_server(o, config, host)))
             }
             Engine::Sqlite => {
                 // Read-only and never created: a typo in the path must not yield an empty database.

@@ -7,8 +7,18 @@
 //! shift what is quoted and what is SQL. Constructs whose meaning depends on the server's state
 //! rather than on the text (MySQL's executable `/*! … */` comments) are refused.
 
-use super::config::Engine;
 use std::ops::Range;
+
+/// The database engine (`sql_engine`): whose lexical rules apply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    /// MySQL or MariaDB.
+    Mysql,
+    /// PostgreSQL.
+    Pgsql,
+    /// SQLite (`sql_database` is the file).
+    Sqlite,
+}
 
 /// What a token is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

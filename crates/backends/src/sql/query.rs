@@ -7,8 +7,7 @@
 //! SQL text. Literals without `%`, quoted names and comments are left as written; [`lex`] finds
 //! them by the engine's rules. Hand-written: no crate parses this syntax.
 
-use super::config::Engine;
-use super::lex::{self, Kind, Token};
+use super::lex::{self, Engine, Kind, Token};
 use std::fmt;
 
 /// A macro inside a quoted literal.
