@@ -3,7 +3,7 @@
 //! The file is re-read as soon as it changes ([`WatchedFile`]); an unreadable file is a
 //! tempfail, never a `NO` — the password may be right.
 
-use crate::hash::{self, Checked};
+use crate::hash::{self, Form, Origin, Verdict};
 use crate::watched_file::WatchedFile;
 use crate::{
     BlockingPool, Credentials, MechanismError, MechanismOptions, Outcome, Reject, Verifier, VerifyFuture,
@@ -60,17 +60,10 @@ fn check(table: &Table, login: &str, password: &[u8]) -> Outcome {
         Ok(None) => return Outcome::No(Reject::InvalidUsername),
         Err(reason) => return Outcome::Unavailable(reason),
     };
-    match hash::verify_password(password, &stored) {
-        Ok(Checked { matched, scheme }) => {
-            if scheme.is_weak() {
-                tracing::warn!(user = %login.escape_debug(), scheme = scheme.name(), "weak password hash in passwd-file");
-            }
-            if matched { Outcome::Ok } else { Outcome::No(Reject::IncorrectPassword) }
-        }
-        Err(e) => {
-            tracing::warn!(user = %login.escape_debug(), file = %table.file.path().display(), "unusable hash: {e}");
-            Outcome::No(Reject::IncorrectPassword)
-        }
+    let origin = Origin { mechanism: "passwd-file", user: login };
+    match hash::check_stored(stored.as_bytes(), password, Form::CryptOrBraced, origin) {
+        Verdict::Match(_) => Outcome::Ok,
+        Verdict::Mismatch(_) | Verdict::Unusable => Outcome::No(Reject::IncorrectPassword),
     }
 }
 

@@ -38,11 +38,6 @@ impl<T> WatchedFile<T> {
         Self { path: path.into(), parse, loaded: Mutex::new(None) }
     }
 
-    /// The watched path.
-    pub(crate) fn path(&self) -> &Path {
-        &self.path
-    }
-
     /// The contents as of now, re-read and re-parsed first if the file changed.
     ///
     /// Blocking (stat, read): call it from the blocking pool.

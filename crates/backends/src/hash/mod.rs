@@ -1,5 +1,9 @@
 //! Password-hash schemes shared by passwd-file, shadow, LDAP `custom` and SQL: types and dispatch.
 //!
+//! Mechanisms call [`check_stored`] (one value) or [`check_candidates`] (several values of one
+//! account): they read the value in the source's [`Form`] and log weak and unusable values
+//! under one policy.
+//!
 //! [`verify_password`] takes a stored value in any of the forms those sources hold and routes it:
 //!
 //! * empty, `!…` or `*…` → [`Scheme::Locked`], never a match (shadow(5) locking conventions);
@@ -16,6 +20,7 @@
 mod apr1;
 mod argon;
 mod braced;
+mod check;
 mod crypt;
 mod crypt_cost;
 mod digest;
@@ -24,6 +29,8 @@ mod plain;
 
 #[cfg(test)]
 mod fixtures;
+
+pub use check::{Form, Origin, Verdict, check_candidates, check_stored};
 
 /// Longest stored value accepted. The longest real scheme (`{SSHA512}` with a 64-byte salt, or a
 /// sha512-crypt string with `rounds=` and a 16-char salt) stays far below; anything bigger is

@@ -14,8 +14,8 @@ mod tls;
 pub mod tokens;
 
 use crate::conf_file::ConfFile;
-use crate::hash;
 use crate::hash::memo::MatchMemo;
+use crate::hash::{self, Form, Origin};
 use crate::{
     BlockingPool, Credentials, MechanismError, MechanismOptions, Outcome, Reject, Verifier, VerifyFuture,
 };
@@ -131,7 +131,7 @@ impl Ldap {
                     Ok(entry) => entry,
                     Err(why) => return Ok(Err(why)),
                 };
-                if let Err(why) = self.compare_password(&entry, password).await? {
+                if let Err(why) = self.compare_password(&entry, &creds.login, password).await? {
                     return Ok(Err(why));
                 }
                 entry.dn
@@ -289,9 +289,11 @@ impl Ldap {
         }
     }
 
+    /// `custom`: check `password` against every value of the entry's password attribute.
     async fn compare_password(
         &self,
         entry: &SearchEntry,
+        user: &str,
         password: &str,
     ) -> Result<Result<(), String>, Failure> {
         let attr = &self.config.password_attr;
@@ -320,9 +322,19 @@ impl Ldap {
             return Ok(Ok(()));
         }
         let password = Zeroizing::new(password.as_bytes().to_vec());
+        let login = user.to_owned();
         let matched = self
             .blocking
-            .run(move || stored.iter().position(|value| matches_stored(&password, value)))
+            .run(move || {
+                // Cyrus's `custom`: `{SCHEME}` values by their scheme, others as cleartext.
+                let origin = Origin { mechanism: "ldap", user: &login };
+                hash::check_candidates(
+                    stored.iter().map(|v| v.as_slice()),
+                    &password,
+                    Form::PlainOrBraced,
+                    origin,
+                )
+            })
             .await
             .map_err(|e| Failure::Unavailable(e.to_string()))?;
         match matched {
@@ -367,17 +379,6 @@ impl Ldap {
             }
         }
     }
-}
-
-/// Check one stored value: `{SCHEME}` values by their scheme, others as cleartext (as Cyrus).
-fn matches_stored(password: &[u8], stored: &[u8]) -> bool {
-    if stored.first() == Some(&b'{') {
-        return match std::str::from_utf8(stored) {
-            Ok(s) => hash::verify_password(password, s).is_ok_and(|c| c.matched),
-            Err(_) => false,
-        };
-    }
-    hash::verify_plain(password, stored).matched
 }
 
 fn deref(d: Deref) -> DerefAliases {

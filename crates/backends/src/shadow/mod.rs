@@ -20,7 +20,7 @@ mod expiry;
 mod file;
 mod nss;
 
-use crate::hash::{self, Checked};
+use crate::hash::{self, Form, Origin};
 use crate::{
     BlockingPool, Credentials, MechanismError, MechanismOptions, Outcome, Reject, Verifier, VerifyFuture,
 };
@@ -158,29 +158,8 @@ fn judge(entry: &ShadowEntry, login: &str, password: &[u8], today: i64) -> Outco
 }
 
 fn password_matches(stored: &[u8], login: &str, password: &[u8]) -> bool {
-    let user = login.escape_debug();
-    let Ok(stored) = std::str::from_utf8(stored) else {
-        tracing::warn!(%user, "shadow hash is not UTF-8, so no crypt(3) string; refused");
-        return false;
-    };
-    // Shadow holds crypt(3) strings only; a `{SCHEME}` value there is no hash Cyrus would
-    // accept (its crypt() fails on it), and `{PLAIN}` would turn the file into cleartext.
-    if stored.starts_with('{') {
-        tracing::warn!(%user, "shadow hash has a {{SCHEME}} prefix, not a crypt(3) string; refused");
-        return false;
-    }
-    match hash::verify_password(password, stored) {
-        Ok(Checked { matched, scheme }) => {
-            if matched && scheme.is_weak() {
-                tracing::warn!(%user, scheme = scheme.name(), "weak password hash in shadow");
-            }
-            matched
-        }
-        Err(e) => {
-            tracing::warn!(%user, "unusable shadow hash: {e}");
-            false
-        }
-    }
+    // Shadow holds crypt(3) strings only ([`Form::Crypt`]).
+    hash::check_stored(stored, password, Form::Crypt, Origin { mechanism: "shadow", user: login }).matched()
 }
 
 #[cfg(test)]

@@ -13,7 +13,7 @@ pub mod query;
 
 use crate::conf_file::ConfFile;
 use crate::hash::memo::MatchMemo;
-use crate::hash::{self, Checked};
+use crate::hash::{self, Form, Origin, Verdict};
 use crate::{
     BlockingPool, Credentials, MechanismError, MechanismOptions, Outcome, Reject, Verifier, VerifyFuture,
 };
@@ -23,7 +23,6 @@ use query::MacroValues;
 use std::path::Path;
 use std::sync::{Mutex, OnceLock};
 use std::time::Instant;
-use zeroize::Zeroizing;
 
 /// The `sql` verifier.
 pub struct Sql {
@@ -144,26 +143,30 @@ impl Verifier for Sql {
             {
                 return Outcome::Ok;
             }
-            let password = creds.password.clone();
-            let scheme = self.config.scheme;
-            let checked = self.pool.run(move || check(scheme, &password, &stored)).await;
+            let (password, login) = (creds.password.clone(), creds.login.clone());
+            let form = match self.config.scheme {
+                DefaultScheme::Crypt => Form::CryptOrBraced,
+                DefaultScheme::Plain => Form::PlainOrBraced,
+            };
+            let checked = self
+                .pool
+                .run(move || {
+                    hash::check_stored(
+                        stored.as_bytes(),
+                        &password,
+                        form,
+                        Origin { mechanism: "sql", user: &login },
+                    )
+                })
+                .await;
             match checked {
-                Ok(Ok(Checked { matched, scheme })) => {
-                    if scheme.is_weak() {
-                        tracing::debug!(user = %creds.login.escape_debug(), scheme = scheme.name(), "weak password hash in sql");
-                    }
-                    if !matched {
-                        return Outcome::No(Reject::IncorrectPassword);
-                    }
+                Ok(Verdict::Match(_)) => {
                     if let Some((matches, tag)) = memo {
                         matches.remember(tag);
                     }
                     Outcome::Ok
                 }
-                Ok(Err(e)) => {
-                    tracing::warn!(user = %creds.login.escape_debug(), "unusable hash from sql: {e}");
-                    Outcome::No(Reject::IncorrectPassword)
-                }
+                Ok(Verdict::Mismatch(_) | Verdict::Unusable) => Outcome::No(Reject::IncorrectPassword),
                 Err(e) => Outcome::Unavailable(e.to_string()),
             }
         })
@@ -175,20 +178,6 @@ impl Verifier for Sql {
 
     fn remembered(&self) -> Option<(&'static str, crate::expiring::Stats)> {
         self.matches.as_ref().map(|memo| ("matched_hash", memo.stats()))
-    }
-}
-
-/// Check `password` against `stored` under the default scheme. CPU-heavy.
-fn check(
-    scheme: DefaultScheme,
-    password: &[u8],
-    stored: &Zeroizing<String>,
-) -> Result<Checked, hash::HashError> {
-    match scheme {
-        DefaultScheme::Plain if !stored.starts_with('{') => {
-            Ok(hash::verify_plain(password, stored.as_bytes()))
-        }
-        _ => hash::verify_password(password, stored),
     }
 }
 

@@ -3,6 +3,7 @@
 
 use super::*;
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePool};
+use zeroize::Zeroizing;
 
 /// `mkpasswd -m md5crypt secret1`, `-m sha512crypt secret2`, `-m bcrypt secret3`.
 const MD5: &str = "$1$d69nryKN$MnEVTchnqLJfuwldvNqy8.";
