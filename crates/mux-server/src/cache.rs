@@ -2,7 +2,7 @@
 //! the backend again.
 //!
 //! What it keeps, per user (login after `-r`, realm): up to [`SCOPES_PER_USER`] entries, each a
-//! keyed hash ([`crate::secret`]) over mechanism, service, realm, login and password, with the
+//! keyed hash ([`backends::secret`]) over mechanism, service, realm, login and password, with the
 //! time it was stored — never the password, never a plain digest. An entry answers only a
 //! request with the same five values, so two mechanisms, services or realms never share one.
 //!
@@ -12,15 +12,15 @@
 //! * A success with a new password replaces the entry of the old one in the same scope.
 //! * Optionally, failures are remembered for a short negative TTL (off by default).
 //!
-//! Hand-rolled on the `lru` crate rather than `moka`: the TTL must follow tokio's clock so tests
-//! can pause and advance it, and eviction is by user, which a plain keyed map with a per-user
-//! record does directly.
+//! Built on [`backends::expiring`], the table the mechanisms' memories and the penalties use:
+//! its TTL follows tokio's clock so tests can pause and advance it, and eviction is by user, one
+//! record per user. Each entry in a record has its own time and TTL (successes `-t`, failures
+//! the negative TTL); the record as a whole expires after the longer of the two.
 
+use backends::expiring::Expiring;
 use backends::secret::{Keyer, Tag};
 use backends::{Credentials, Reject};
-use lru::LruCache;
 use std::num::NonZeroUsize;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::time::Instant;
@@ -78,10 +78,7 @@ pub enum Lookup {
 pub struct Cache {
     keyer: Keyer,
     config: CacheConfig,
-    users: Mutex<LruCache<Tag, Vec<Entry>>>,
-    hits: AtomicU64,
-    misses: AtomicU64,
-    evictions: AtomicU64,
+    users: Expiring<Tag, Vec<Entry>>,
     invalidations: AtomicU64,
 }
 
@@ -124,15 +121,13 @@ struct Keys {
 impl Cache {
     /// An empty cache keyed with `keyer`.
     pub fn new(keyer: Keyer, config: CacheConfig) -> Self {
+        // A user's record outlives none of its entries. Nothing is allocated up front: `-s`
+        // accepts sizes far beyond what a daemon ever fills.
+        let longest = config.ttl.max(config.negative_ttl.unwrap_or(Duration::ZERO));
         Self {
             keyer,
             config,
-            // Unbounded to lru, bounded by `store`: `LruCache::new` would allocate the whole
-            // table up front, and `-s` accepts sizes far beyond what a daemon ever fills.
-            users: Mutex::new(LruCache::unbounded()),
-            hits: AtomicU64::new(0),
-            misses: AtomicU64::new(0),
-            evictions: AtomicU64::new(0),
+            users: Expiring::bounded(longest, config.users),
             invalidations: AtomicU64::new(0),
         }
     }
@@ -153,11 +148,6 @@ impl Cache {
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, LruCache<Tag, Vec<Entry>>> {
-        // A panic while holding the lock leaves at worst a stale entry list; keep serving.
-        self.users.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
     /// Look `creds` up for mechanism (or chain) `mech`.
     pub fn lookup(&self, mech: &str, creds: &Credentials) -> Lookup {
         // Only the user and proof tags: the scope tag matters to storing, and the hit path is
@@ -168,22 +158,13 @@ impl Cache {
             .keyer
             .tag("cache-proof", &[mech.as_bytes(), creds.service.as_bytes(), realm, login, &creds.password]);
         let now = Instant::now();
-        let found = self.lock().get(&user).and_then(|entries| {
+        let found = self.users.find(&user, |entries| {
             entries.iter().find(|e| e.proof.matches(&proof) && self.fresh(e, now)).map(|e| e.verdict)
         });
         match found {
-            Some(Verdict::Ok) => {
-                self.hits.fetch_add(1, Ordering::Relaxed);
-                Lookup::Ok
-            }
-            Some(Verdict::No(reject)) => {
-                self.hits.fetch_add(1, Ordering::Relaxed);
-                Lookup::No(reject)
-            }
-            None => {
-                self.misses.fetch_add(1, Ordering::Relaxed);
-                Lookup::Miss
-            }
+            Some(Verdict::Ok) => Lookup::Ok,
+            Some(Verdict::No(reject)) => Lookup::No(reject),
+            None => Lookup::Miss,
         }
     }
 
@@ -209,7 +190,7 @@ impl Cache {
     /// one now), and remember the failure if a negative TTL is set.
     pub fn store_failure(&self, mech: &str, creds: &Credentials, reject: Reject) {
         let keys = self.keys(mech, creds);
-        if self.lock().pop(&keys.user).is_some() {
+        if self.users.remove(&keys.user) {
             self.invalidations.fetch_add(1, Ordering::Relaxed);
         }
         if self.config.negative_ttl.is_some_and(|t| !t.is_zero()) {
@@ -219,30 +200,23 @@ impl Cache {
 
     fn store(&self, keys: Keys, verdict: Verdict) {
         let entry = Entry { scope: keys.scope, proof: keys.proof, stored: Instant::now(), verdict };
-        let mut users = self.lock();
-        if !users.contains(&keys.user) && users.len() >= self.config.users.get() && users.pop_lru().is_some()
-        {
-            self.evictions.fetch_add(1, Ordering::Relaxed);
-        }
-        let entries = users.get_or_insert_mut(keys.user, Vec::new);
-        entries.retain(|e| !e.scope.matches(&keys.scope) && !e.proof.matches(&keys.proof));
-        if entries.len() >= SCOPES_PER_USER {
-            entries.remove(0);
-        }
-        entries.push(entry);
+        self.users.update(keys.user, |entries| {
+            entries.retain(|e| !e.scope.matches(&keys.scope) && !e.proof.matches(&keys.proof));
+            if entries.len() >= SCOPES_PER_USER {
+                entries.remove(0);
+            }
+            entries.push(entry);
+        });
     }
 
     /// Forget everything (SIGUSR1).
     pub fn flush(&self) -> usize {
-        let mut users = self.lock();
-        let n = users.len();
-        users.clear();
-        n
+        self.users.clear()
     }
 
     /// Users currently remembered.
     pub fn len(&self) -> usize {
-        self.lock().len()
+        self.users.len()
     }
 
     /// Whether nothing is remembered.
@@ -252,10 +226,11 @@ impl Cache {
 
     /// Counts since start.
     pub fn stats(&self) -> CacheStats {
+        let users = self.users.stats();
         CacheStats {
-            hits: self.hits.load(Ordering::Relaxed),
-            misses: self.misses.load(Ordering::Relaxed),
-            evictions: self.evictions.load(Ordering::Relaxed),
+            hits: users.hits,
+            misses: users.misses,
+            evictions: self.users.evictions(),
             invalidations: self.invalidations.load(Ordering::Relaxed),
         }
     }
@@ -372,7 +347,7 @@ mod tests {
         assert_eq!(c.len(), 3);
         // joe stays (used last each round); 10 users passed through the other 2 places.
         assert_eq!(c.stats().evictions, 8);
-        assert!(c.lock().iter().all(|(_, e)| e.len() <= SCOPES_PER_USER));
+        assert!(c.users.all(|e| e.len() <= SCOPES_PER_USER));
         assert_eq!(c.lookup("pam", &creds("u9", "pw", "smtp", "")), Lookup::Ok);
         assert_eq!(c.lookup("pam", &creds("u0", "pw", "smtp", "")), Lookup::Miss);
         assert_eq!(c.flush(), 3);

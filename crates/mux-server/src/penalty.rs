@@ -4,20 +4,18 @@
 //! The wait is an async sleep in the connection's own task, so a delayed `NO` holds no thread
 //! and slows no other request; a correct password is never delayed. Guessing the same wrong
 //! password again does not count (a client retrying a stale saved password is not an attack):
-//! each record remembers keyed tags ([`crate::secret`]) of its last few wrong passwords. A
-//! success resets the user's count. Both tables are bounded (least recently failed go first)
-//! and forget records idle for `forget_after`.
+//! each record remembers keyed tags ([`backends::secret`]) of its last few wrong passwords. A
+//! success resets the user's count. Both tables are [`backends::expiring`] tables: bounded
+//! (least recently failed go first), and a record idle for `forget_after` starts again from zero.
 
 use backends::Credentials;
+use backends::expiring::Expiring;
 use backends::secret::Keyer;
 use ipnet::IpNet;
-use lru::LruCache;
 use std::net::IpAddr;
 use std::num::NonZeroUsize;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
-use tokio::time::Instant;
 
 /// Wrong passwords remembered per record so that repeating one does not count again.
 pub const REMEMBERED_WRONG_PASSWORDS: usize = 8;
@@ -54,24 +52,24 @@ impl Default for PenaltyConfig {
 pub struct Penalties {
     keyer: Keyer,
     config: PenaltyConfig,
-    users: Mutex<LruCache<[u8; 16], Record>>,
-    addrs: Mutex<LruCache<IpAddr, Record>>,
+    users: Expiring<[u8; 16], Record>,
+    addrs: Expiring<IpAddr, Record>,
     delayed: AtomicU64,
 }
 
-#[derive(Debug)]
+/// One user's or address's failures since its count last started.
+#[derive(Debug, Default)]
 struct Record {
     failures: u32,
-    last: Instant,
     recent: Vec<[u8; 16]>,
 }
 
 impl Penalties {
     /// Empty tables.
     pub fn new(keyer: Keyer, config: PenaltyConfig) -> Self {
-        // Bounded in `bump`, not by lru, which would allocate `entries` slots up front.
-        let (users, addrs) = (LruCache::unbounded(), LruCache::unbounded());
-        Self { keyer, config, users: Mutex::new(users), addrs: Mutex::new(addrs), delayed: AtomicU64::new(0) }
+        let (ttl, entries) = (config.forget_after, config.entries);
+        let (users, addrs) = (Expiring::bounded(ttl, entries), Expiring::bounded(ttl, entries));
+        Self { keyer, config, users, addrs, delayed: AtomicU64::new(0) }
     }
 
     fn user_key(&self, creds: &Credentials) -> [u8; 16] {
@@ -85,13 +83,12 @@ impl Penalties {
         if addr.is_some_and(|a| self.config.exempt.iter().any(|net| net.contains(&a))) {
             return Duration::ZERO;
         }
-        let now = Instant::now();
         let guess = self
             .keyer
             .tag("penalty-guess", &[creds.realm.as_bytes(), creds.login.as_bytes(), &creds.password])
             .short();
-        let by_user = self.bump(&self.users, self.user_key(creds), guess, now);
-        let by_addr = addr.map_or(0, |a| self.bump(&self.addrs, a, guess, now));
+        let by_user = bump(&self.users, self.user_key(creds), guess);
+        let by_addr = addr.map_or(0, |a| bump(&self.addrs, a, guess));
         let delay = self.delay(by_user.max(by_addr));
         if !delay.is_zero() {
             self.delayed.fetch_add(1, Ordering::Relaxed);
@@ -103,21 +100,15 @@ impl Penalties {
     /// one valid account could launder its address's count between guesses.
     pub fn success(&self, creds: &Credentials) {
         // Nearly every success finds nothing to reset: skip the keyed hash then.
-        if lock(&self.users).is_empty() {
+        if self.users.is_empty() {
             return;
         }
-        let key = self.user_key(creds);
-        lock(&self.users).pop(&key);
+        self.users.remove(&self.user_key(creds));
     }
 
     /// Forget every count (SIGUSR2).
     pub fn forget(&self) -> usize {
-        let mut users = lock(&self.users);
-        let mut addrs = lock(&self.addrs);
-        let n = users.len() + addrs.len();
-        users.clear();
-        addrs.clear();
-        n
+        self.users.clear() + self.addrs.clear()
     }
 
     /// Records held (users + addresses).
@@ -128,7 +119,7 @@ impl Penalties {
 
     /// Records held: (users, client addresses).
     pub fn sizes(&self) -> (usize, usize) {
-        (lock(&self.users).len(), lock(&self.addrs).len())
+        (self.users.len(), self.addrs.len())
     }
 
     /// Failures whose `NO` was held back, since start.
@@ -149,23 +140,12 @@ impl Penalties {
         let factor = 1u32.checked_shl(failures.saturating_sub(1)).unwrap_or(u32::MAX);
         self.config.base.saturating_mul(factor).min(self.config.max)
     }
+}
 
-    fn bump<K: std::hash::Hash + Eq>(
-        &self,
-        table: &Mutex<LruCache<K, Record>>,
-        key: K,
-        guess: [u8; 16],
-        now: Instant,
-    ) -> u32 {
-        let mut table = lock(table);
-        if !table.contains(&key) && table.len() >= self.config.entries.get() {
-            table.pop_lru();
-        }
-        let record = table.get_or_insert_mut(key, || Record { failures: 0, last: now, recent: Vec::new() });
-        if now.saturating_duration_since(record.last) >= self.config.forget_after {
-            *record = Record { failures: 0, last: now, recent: Vec::new() };
-        }
-        record.last = now;
+/// Count a failure guessing `guess` in `key`'s record (a record idle for the table's TTL starts
+/// again); the record's count after it.
+fn bump<K: std::hash::Hash + Eq>(table: &Expiring<K, Record>, key: K, guess: [u8; 16]) -> u32 {
+    table.update(key, |record| {
         if !record.recent.contains(&guess) {
             record.failures = record.failures.saturating_add(1);
             if record.recent.len() >= REMEMBERED_WRONG_PASSWORDS {
@@ -174,12 +154,7 @@ impl Penalties {
             record.recent.push(guess);
         }
         record.failures
-    }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    // A poisoned table is still a table of counters; keep serving.
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    })
 }
 
 /// The request's client IP (fifth field, `ip;port`), with IPv6 brackets and IPv4-mapping removed.
