@@ -84,6 +84,8 @@ pub struct SocketConfig {
 pub struct CheckConfig {
     /// The `-O` value, for the report.
     pub option: Option<String>,
+    /// The `-m` directories to report on, as given.
+    pub run_dirs: Vec<PathBuf>,
     /// `--check-user`: one login to try.
     pub probe: Option<Probe>,
 }
@@ -121,6 +123,7 @@ impl Config {
         }
         let check = cli.check.then(|| CheckConfig {
             option: cli.option.last().cloned(),
+            run_dirs: cli.run_dirs.clone(),
             probe: cli.check_user.clone().map(|user| Probe {
                 user,
                 service: cli.check_service.clone(),

@@ -115,7 +115,7 @@ pub fn start(config: Config) -> Result<(), StartError> {
     if let Some(check) = config.check {
         drop(start_up_log);
         logging::init(logging::Target::Stderr, true);
-        let dirs: Vec<&Path> = config.sockets.run_dirs.iter().map(PathBuf::as_path).collect();
+        let dirs: Vec<&Path> = check.run_dirs.iter().map(PathBuf::as_path).collect();
         return match check::run(&config.mech_list, check.option.as_deref(), &dirs, &policy, check.probe) {
             0 => Ok(()),
             code => Err(StartError::Check(code)),

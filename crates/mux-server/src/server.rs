@@ -37,7 +37,7 @@ impl Default for ServerConfig {
 }
 
 /// Serve `listeners` until `shutdown` completes, then let in-flight requests finish for the grace
-/// period. `main` and the tests call this same function.
+/// period. `daemon::start` and the tests call this same function.
 pub async fn run(
     listeners: Vec<UnixListener>,
     policy: Arc<Policy>,
