@@ -46,4 +46,4 @@ pub use blocking_pool::BlockingPool;
 pub use credentials::Credentials;
 pub use mechanism::{Mechanism, MechanismError, MechanismOptions};
 pub use outcome::{Outcome, Reject};
-pub use verifier::{Verifier, VerifyFuture};
+pub use verifier::{Memory, Verifier, VerifyFuture};

@@ -1,6 +1,6 @@
 //! Mechanism names (`-a`) and building the verifier each names.
 
-use crate::{BlockingPool, Verifier};
+use crate::{BlockingPool, Memory, Verifier};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -84,18 +84,39 @@ pub enum MechanismError {
     },
 }
 
+/// A built mechanism: its verifier and, if it remembers anything between requests, the same
+/// object as a [`Memory`] for the metrics.
+pub struct Built {
+    /// Checks credentials.
+    pub verifier: Arc<dyn Verifier>,
+    /// Counts what the mechanism remembers (ldap, sql).
+    pub memory: Option<Arc<dyn Memory>>,
+}
+
+impl Built {
+    fn plain(verifier: Arc<dyn Verifier>) -> Self {
+        Self { verifier, memory: None }
+    }
+
+    #[cfg(any(feature = "ldap", feature = "sql"))]
+    fn remembering<T: Verifier + Memory + 'static>(mechanism: T) -> Self {
+        let mechanism = Arc::new(mechanism);
+        Self { verifier: mechanism.clone(), memory: Some(mechanism) }
+    }
+}
+
 /// Build the verifier for `mechanism`.
-pub fn build(mechanism: Mechanism, options: &MechanismOptions) -> Result<Arc<dyn Verifier>, MechanismError> {
+pub fn build(mechanism: Mechanism, options: &MechanismOptions) -> Result<Built, MechanismError> {
     Ok(match mechanism {
-        Mechanism::PasswdFile => Arc::new(crate::passwd_file::PasswdFile::new(options)?),
-        Mechanism::Pam => Arc::new(crate::pam::Pam::new(options)),
-        Mechanism::Shadow => Arc::new(crate::shadow::Shadow::new(options)?),
+        Mechanism::PasswdFile => Built::plain(Arc::new(crate::passwd_file::PasswdFile::new(options)?)),
+        Mechanism::Pam => Built::plain(Arc::new(crate::pam::Pam::new(options))),
+        Mechanism::Shadow => Built::plain(Arc::new(crate::shadow::Shadow::new(options)?)),
         #[cfg(feature = "ldap")]
-        Mechanism::Ldap => Arc::new(crate::ldap::Ldap::new(options)?),
+        Mechanism::Ldap => Built::remembering(crate::ldap::Ldap::new(options)?),
         #[cfg(feature = "rimap")]
-        Mechanism::Rimap => Arc::new(crate::rimap::Rimap::new(options)?),
+        Mechanism::Rimap => Built::plain(Arc::new(crate::rimap::Rimap::new(options)?)),
         #[cfg(feature = "sql")]
-        Mechanism::Sql => Arc::new(crate::sql::Sql::new(options)?),
+        Mechanism::Sql => Built::remembering(crate::sql::Sql::new(options)?),
         #[cfg(not(all(feature = "ldap", feature = "rimap", feature = "sql")))]
         other => {
             return Err(MechanismError::BadOption {

@@ -16,7 +16,9 @@ pub enum Outcome {
     Ok,
     /// The credentials are wrong, or the account is unknown, locked or expired.
     No(Reject),
-    /// The verifier could not decide; the text says why (for the log only).
+    /// The verifier could not decide; the text says why (for the log only). The daemon logs it
+    /// as a backend tempfail, beside the reasons it knows itself (a deadline passed, the
+    /// mechanism's concurrency limit reached).
     Unavailable(String),
 }
 

@@ -22,10 +22,12 @@ pub trait Verifier: Send + Sync {
     fn forget(&self) -> usize {
         0
     }
+}
 
-    /// What the mechanism remembers between requests, if it does: a name for the metrics
-    /// (`dn`, `matched_hash`) and its counts.
-    fn remembered(&self) -> Option<(&'static str, crate::expiring::Stats)> {
-        None
-    }
+/// What a mechanism remembers between requests, as the metrics see it; apart from [`Verifier`]
+/// so that checking credentials does not depend on how a table counts. [`crate::mechanism::build`]
+/// hands it out beside the verifier.
+pub trait Memory: Send + Sync {
+    /// The memory's name for the metrics (`dn`, `matched_hash`) and its counts, if it is on.
+    fn stats(&self) -> Option<(&'static str, crate::expiring::Stats)>;
 }

@@ -3,6 +3,7 @@
 //! and, given `--check-user`, runs one request through the same policy and verifier the daemon
 //! would use and prints the reply with the log lines that explain it.
 
+use crate::answer::Answer;
 use crate::frame::RawRequest;
 use crate::policy::Policy;
 use crate::run_dir::{PID_NAME, SOCKET_NAME};
@@ -61,15 +62,15 @@ pub fn run(
             return 1;
         }
     };
-    let reply = runtime.block_on(policy.decide(raw));
+    let answer = runtime.block_on(policy.decide(raw));
     let _ = std::io::stderr().flush();
-    match reply {
-        Some(reply) => {
+    match answer {
+        Answer::Reply(reply) => {
             let text = reply.text();
             println!("reply: {text}");
             u8::from(problems > 0 || !text.starts_with("OK"))
         }
-        None => {
+        Answer::Tempfail(_) => {
             println!(
                 "reply: none (temporary failure: libsasl2 reports SASL_FAIL; see the tempfail line above)"
             );

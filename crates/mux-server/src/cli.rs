@@ -1,10 +1,17 @@
 //! The command line: Cyrus saslauthd's short options with Cyrus's meanings and defaults
 //! (reference §2.1), plus long options for what Cyrus lacks.
 
+use crate::scrape::Endpoint;
+use crate::{chain, connection, frame, penalty, policy, server};
+use clap::builder::RangedU64ValueParser;
 use clap::{ArgAction, Parser};
 use ipnet::IpNet;
+use std::fmt;
 use std::net::IpAddr;
+use std::num::NonZeroUsize;
 use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
 
 /// Debian's compiled-in run directory (reference §1.1).
 pub const DEFAULT_RUN_DIR: &str = "/var/run/saslauthd";
@@ -81,20 +88,22 @@ pub struct Cli {
     pub help: Option<bool>,
 
     /// Seconds a client has to send its complete request.
-    #[arg(long, value_name = "secs", default_value_t = 5.0)]
-    pub read_timeout: f64,
+    #[arg(long, value_name = "secs", default_value_t = Seconds(connection::READ_TIMEOUT))]
+    pub read_timeout: Seconds,
 
     /// Seconds a verifier may take before the request is answered with a temporary failure.
-    #[arg(long, value_name = "secs", default_value_t = 30.0)]
-    pub verify_timeout: f64,
+    #[arg(long, value_name = "secs", default_value_t = Seconds(policy::VERIFY_TIMEOUT))]
+    pub verify_timeout: Seconds,
 
     /// Largest accepted field in bytes (Cyrus: 256).
-    #[arg(long, value_name = "bytes", default_value_t = 256, value_parser = clap::value_parser!(u16).range(1..))]
-    pub max_field: u16,
+    #[arg(long, value_name = "bytes", default_value_t = frame::MAX_FIELD_LEN,
+          value_parser = RangedU64ValueParser::<usize>::new().range(1..=u64::from(u16::MAX)))]
+    pub max_field: usize,
 
     /// Connections served at once; further clients wait in the listen backlog.
-    #[arg(long, value_name = "n", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..))]
-    pub max_connections: u32,
+    #[arg(long, value_name = "n", default_value_t = server::MAX_CONNECTIONS,
+          value_parser = RangedU64ValueParser::<usize>::new().range(1..=u64::from(u32::MAX)))]
+    pub max_connections: usize,
 
     /// Socket permissions in octal (Cyrus: 777; the run directory's mode guards access).
     #[arg(long, value_name = "octal", default_value = "777", value_parser = parse_mode)]
@@ -114,7 +123,7 @@ pub struct Cli {
 
     /// Serve OpenMetrics at `host:port` (keep it on loopback) or `unix:/path`.
     #[arg(long, value_name = "addr")]
-    pub metrics_listen: Option<crate::metrics::Endpoint>,
+    pub metrics_listen: Option<Endpoint>,
 
     /// Check the configuration and report on the run directories, then exit (0: no problem).
     #[arg(long)]
@@ -146,8 +155,9 @@ pub struct Cli {
     pub chain_continue_on_tempfail: bool,
 
     /// Requests one mechanism may have in progress; more are answered with a temporary failure.
-    #[arg(long, value_name = "n", default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..))]
-    pub mech_concurrency: u32,
+    #[arg(long, value_name = "n", default_value_t = chain::MECH_CONCURRENCY,
+          value_parser = RangedU64ValueParser::<usize>::new().range(1..=u64::from(u32::MAX)))]
+    pub mech_concurrency: usize,
 
     /// Seconds a failure stays cached (0, the default: failures are never cached).
     #[arg(long, value_name = "secs", default_value_t = 0)]
@@ -158,24 +168,47 @@ pub struct Cli {
     pub no_penalty: bool,
 
     /// Delay of the NO after a first failure, doubled by each further distinct one.
-    #[arg(long, value_name = "secs", default_value_t = 2.0)]
-    pub penalty_base: f64,
+    #[arg(long, value_name = "secs", default_value_t = Seconds(penalty::BASE))]
+    pub penalty_base: Seconds,
 
     /// The longest penalty delay.
-    #[arg(long, value_name = "secs", default_value_t = 8.0)]
-    pub penalty_max: f64,
+    #[arg(long, value_name = "secs", default_value_t = Seconds(penalty::MAX))]
+    pub penalty_max: Seconds,
 
     /// Seconds without a failure after which a user or address starts again from zero.
-    #[arg(long, value_name = "secs", default_value_t = 900.0)]
-    pub penalty_forget: f64,
+    #[arg(long, value_name = "secs", default_value_t = Seconds(penalty::FORGET_AFTER))]
+    pub penalty_forget: Seconds,
 
     /// Users, and separately client addresses, whose failures are counted at most.
-    #[arg(long, value_name = "n", default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..))]
-    pub penalty_entries: u32,
+    #[arg(long, value_name = "n", default_value_t = penalty::ENTRIES)]
+    pub penalty_entries: NonZeroUsize,
 
     /// Client network (CIDR or address) never delayed (repeatable).
     #[arg(long, value_name = "cidr", action = ArgAction::Append, value_parser = parse_net)]
     pub penalty_exempt: Vec<IpNet>,
+}
+
+/// A positive number of seconds as written on the command line (fractions allowed: `0.05`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Seconds(pub Duration);
+
+impl FromStr for Seconds {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        text.parse::<f64>()
+            .ok()
+            .and_then(|secs| Duration::try_from_secs_f64(secs).ok())
+            .filter(|d| !d.is_zero())
+            .map(Seconds)
+            .ok_or_else(|| format!("{text:?} is not a positive number of seconds"))
+    }
+}
+
+impl fmt::Display for Seconds {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0.as_secs_f64())
+    }
 }
 
 fn parse_mech_option(text: &str) -> Result<(String, String), String> {
@@ -259,6 +292,10 @@ mod tests {
         assert_eq!(parse(&["--socket-mode", "660"]).unwrap().socket_mode, 0o660);
         assert!(parse(&["--mech-option", "novalue"]).is_err());
         assert!(parse(&["--penalty-exempt", "10.0.0.0/99"]).is_err());
+        for secs in ["0", "-1", "abc", "NaN", "inf"] {
+            assert!(parse(&["--read-timeout", secs]).is_err(), "{secs}");
+        }
+        assert_eq!(parse(&["--penalty-base", "0.05"]).unwrap().penalty_base.0, Duration::from_millis(50));
     }
 
     #[test]
@@ -279,6 +316,9 @@ mod tests {
         let nets: Vec<String> = cli.penalty_exempt.iter().map(ToString::to_string).collect();
         assert_eq!(nets, ["10.0.0.0/8", "::1/128"]);
         assert!(cli.chain_continue_on_tempfail && !cli.no_penalty);
-        assert_eq!((cli.penalty_base, cli.penalty_max, cli.mech_concurrency), (2.0, 8.0, 256));
+        assert_eq!(
+            (cli.penalty_base.0, cli.penalty_max.0, cli.mech_concurrency),
+            (penalty::BASE, penalty::MAX, 256)
+        );
     }
 }

@@ -8,6 +8,11 @@ use tokio::net::UnixStream;
 use tokio::time::{Instant, timeout_at};
 use zeroize::Zeroizing;
 
+/// How long a client has to send its request by default (`--read-timeout`).
+pub const READ_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long, after the reply, the client has to close before we do.
+pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// Per-connection limits.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
@@ -24,11 +29,7 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Self {
-            max_field: frame::MAX_FIELD_LEN,
-            read_timeout: Duration::from_secs(5),
-            drain_timeout: Duration::from_secs(5),
-        }
+        Self { max_field: frame::MAX_FIELD_LEN, read_timeout: READ_TIMEOUT, drain_timeout: DRAIN_TIMEOUT }
     }
 }
 

@@ -26,7 +26,7 @@ impl Readiness {
 /// in the child, start a new session, point stdio at /dev/null and return its [`Readiness`].
 pub fn detach() -> Result<Result<Readiness, u8>, std::io::Error> {
     let (read_end, write_end): (OwnedFd, OwnedFd) = pipe()?;
-    // SAFETY: called from main before any thread (tokio's or a verifier's) has been started.
+    // SAFETY: called from daemon::start before any thread (tokio's or a verifier's) has been started.
     match unsafe { fork() }? {
         ForkResult::Parent { .. } => {
             drop(write_end);

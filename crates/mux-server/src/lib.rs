@@ -1,7 +1,9 @@
 //! The saslauthd wire protocol and the saslauthd-rs daemon as a library. The request path reads
 //! top to bottom: [`server`] (accept) → [`connection`] (read frame, via [`frame`]) → [`policy`]
-//! (field checks, realm, [`cache`], [`penalty`]) → [`chain`] → a [`backends::Verifier`] →
-//! [`reply`].
+//! (field checks, realm, [`cache`], [`penalty`]) → [`chain`] → a [`backends::Verifier`] → an
+//! [`answer`]: a [`reply`], or a tempfail. Start-up: [`cli`] → [`config`] → [`daemon`] (with
+//! [`run_dir`], [`daemonize`], [`privileges`], [`signals`]); beside the request path:
+//! [`metrics`] and its endpoint [`scrape`].
 //!
 //! Only [`frame`], the codec, is built without the `daemon` feature (on by default): clients
 //! such as testsaslauthd and the fuzz targets take it with `default-features = false` and link
@@ -15,11 +17,14 @@ macro_rules! cfg_daemon {
 }
 
 cfg_daemon! {
+    pub mod answer;
     pub mod cache;
     pub mod chain;
     pub mod check;
     pub mod cli;
+    pub mod config;
     pub mod connection;
+    pub mod daemon;
     pub mod daemonize;
     pub mod inherited;
     pub mod log_safe;
@@ -30,5 +35,7 @@ cfg_daemon! {
     pub mod privileges;
     pub mod reply;
     pub mod run_dir;
+    pub mod scrape;
     pub mod server;
+    pub mod signals;
 }

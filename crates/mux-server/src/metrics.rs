@@ -1,15 +1,13 @@
-//! Beside the request path: counters and latency histograms of what the daemon answered, served
-//! as OpenMetrics text on an optional endpoint (`--metrics-listen`).
-//!
-//! The endpoint answers `GET /metrics` with a minimal HTTP/1.1 response and closes. It is
-//! hand-written: one read-only, single-path responder does not justify an HTTP stack (hyper and
-//! friends would double the dependency tree of a security-sensitive daemon). It belongs on
-//! loopback or a UNIX socket; it shows counts and timings, never user names or passwords.
+//! Beside the request path: counters and latency histograms of what the daemon answered,
+//! rendered as OpenMetrics text for the endpoint in [`crate::scrape`] (`--metrics-listen`).
+//! They show counts and timings, never user names or passwords.
 //!
 //! The cache's and the penalties' counters live in those tables (plain atomics the request path
 //! updates anyway) and are read at each scrape, so turning metrics on adds nothing to a request.
 
+use crate::answer::Answer;
 use crate::policy::Policy;
+use crate::reply::Reply;
 use backends::expiring::Stats;
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
@@ -21,11 +19,10 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
-/// How one request ended, as counted.
+/// How one request ended, as counted (the `result` label).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Answer {
+pub enum RequestResult {
     /// `OK`.
     Ok,
     /// `NO …` from a mechanism.
@@ -38,14 +35,25 @@ pub enum Answer {
     Incomplete,
 }
 
-impl Answer {
+impl RequestResult {
+    /// How a connection ended: the daemon's answer, or `None` when no complete request came.
+    pub fn of(answer: Option<&Answer>) -> Self {
+        match answer {
+            None => RequestResult::Incomplete,
+            Some(Answer::Tempfail(_)) => RequestResult::Tempfail,
+            Some(Answer::Reply(Reply::Ok)) => RequestResult::Ok,
+            Some(Answer::Reply(Reply::No(_))) => RequestResult::No,
+            Some(Answer::Reply(_)) => RequestResult::Refused,
+        }
+    }
+
     fn label(self) -> &'static str {
         match self {
-            Answer::Ok => "ok",
-            Answer::No => "no",
-            Answer::Tempfail => "tempfail",
-            Answer::Refused => "refused",
-            Answer::Incomplete => "incomplete",
+            RequestResult::Ok => "ok",
+            RequestResult::No => "no",
+            RequestResult::Tempfail => "tempfail",
+            RequestResult::Refused => "refused",
+            RequestResult::Incomplete => "incomplete",
         }
     }
 }
@@ -95,7 +103,7 @@ fn latency_histogram() -> Histogram {
 }
 
 impl Metrics {
-    fn new() -> Metrics {
+    pub(crate) fn new() -> Metrics {
         let mut registry = Registry::with_prefix("saslauthd");
         let requests = Family::<RequestLabels, Counter>::default();
         let latency =
@@ -114,12 +122,12 @@ impl Metrics {
     }
 
     /// Count one request.
-    pub fn observe(&self, mech: &str, answer: Answer, elapsed: Duration) {
-        let labels = RequestLabels { mech: mech.to_owned(), result: answer.label().to_owned() };
+    pub fn observe(&self, mech: &str, result: RequestResult, elapsed: Duration) {
+        let labels = RequestLabels { mech: mech.to_owned(), result: result.label().to_owned() };
         self.requests.get_or_create(&labels).inc();
         self.latency.get_or_create(&labels).observe(elapsed.as_secs_f64());
-        if matches!(answer, Answer::Ok | Answer::No | Answer::Tempfail) {
-            let up = i64::from(answer != Answer::Tempfail);
+        if matches!(result, RequestResult::Ok | RequestResult::No | RequestResult::Tempfail) {
+            let up = i64::from(result != RequestResult::Tempfail);
             self.backend_up.get_or_create(&MechLabels { mech: mech.to_owned() }).set(up);
         }
     }
@@ -245,79 +253,6 @@ impl Collector for PolicyCollector {
     }
 }
 
-/// Where the metrics endpoint listens: `unix:/path` or `host:port`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Endpoint {
-    /// A TCP address (keep it on loopback).
-    Tcp(std::net::SocketAddr),
-    /// A UNIX socket path.
-    Unix(std::path::PathBuf),
-}
-
-impl std::str::FromStr for Endpoint {
-    type Err = String;
-
-    fn from_str(text: &str) -> Result<Endpoint, String> {
-        match text.strip_prefix("unix:") {
-            Some(path) if path.starts_with('/') => Ok(Endpoint::Unix(path.into())),
-            Some(_) => Err("unix: needs an absolute path".to_owned()),
-            None => text
-                .parse()
-                .map(Endpoint::Tcp)
-                .map_err(|_| format!("{text:?} is not host:port or unix:/path")),
-        }
-    }
-}
-
-/// Answer one scrape on `stream`: `GET /metrics` (or `/`) gets the exposition, anything else 404.
-pub async fn answer_scrape<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, metrics: &Metrics) {
-    let mut head = Vec::with_capacity(512);
-    let mut chunk = [0u8; 512];
-    let read_head = async {
-        while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 8192 {
-            match stream.read(&mut chunk).await {
-                Ok(0) | Err(_) => break,
-                Ok(n) => head.extend_from_slice(&chunk[..n]),
-            }
-        }
-    };
-    if tokio::time::timeout(Duration::from_secs(5), read_head).await.is_err() {
-        return;
-    }
-    let wanted = head.starts_with(b"GET /metrics ") || head.starts_with(b"GET / ");
-    let (status, body) = if wanted { ("200 OK", metrics.render()) } else { ("404 Not Found", String::new()) };
-    let response = format!(
-        "HTTP/1.1 {status}\r\nContent-Type: application/openmetrics-text; version=1.0.0; charset=utf-8\r\n\
-         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    let _ = stream.write_all(response.as_bytes()).await;
-    let _ = stream.shutdown().await;
-}
-
-/// Serve scrapes on `endpoint` until the task is dropped.
-pub async fn serve(endpoint: Endpoint, metrics: &'static Metrics) -> std::io::Result<()> {
-    match endpoint {
-        Endpoint::Tcp(addr) => {
-            let listener = tokio::net::TcpListener::bind(addr).await?;
-            tracing::info!("metrics on http://{}/metrics", listener.local_addr()?);
-            loop {
-                let (stream, _) = listener.accept().await?;
-                tokio::spawn(answer_scrape(stream, metrics));
-            }
-        }
-        Endpoint::Unix(path) => {
-            let _ = std::fs::remove_file(&path);
-            let listener = tokio::net::UnixListener::bind(&path)?;
-            tracing::info!("metrics on unix:{}", path.display());
-            loop {
-                let (stream, _) = listener.accept().await?;
-                tokio::spawn(answer_scrape(stream, metrics));
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -326,43 +261,14 @@ mod tests {
     #[test]
     fn counts_render_as_openmetrics() {
         let metrics = Metrics::new();
-        metrics.observe("pam", Answer::Ok, Duration::from_millis(3));
-        metrics.observe("pam", Answer::No, Duration::from_secs(2));
-        metrics.observe("pam", Answer::Tempfail, Duration::from_secs(30));
+        metrics.observe("pam", RequestResult::Ok, Duration::from_millis(3));
+        metrics.observe("pam", RequestResult::No, Duration::from_secs(2));
+        metrics.observe("pam", RequestResult::Tempfail, Duration::from_secs(30));
         let text = metrics.render();
         assert!(text.contains(r#"saslauthd_requests_total{mech="pam",result="ok"} 1"#), "{text}");
         assert!(text.contains(r#"saslauthd_requests_total{mech="pam",result="no"} 1"#), "{text}");
         assert!(text.contains(r#"saslauthd_backend_up{mech="pam"} 0"#), "{text}");
         assert!(text.contains("saslauthd_request_duration_seconds_bucket"), "{text}");
         assert!(text.ends_with("# EOF\n"));
-    }
-
-    #[test]
-    fn endpoints_parse() {
-        assert_eq!("127.0.0.1:9105".parse(), Ok(Endpoint::Tcp("127.0.0.1:9105".parse().unwrap())));
-        assert_eq!("unix:/run/m.sock".parse(), Ok(Endpoint::Unix("/run/m.sock".into())));
-        assert!("unix:rel".parse::<Endpoint>().is_err());
-        assert!("nonsense".parse::<Endpoint>().is_err());
-    }
-
-    #[tokio::test]
-    async fn a_scrape_gets_the_text_and_other_paths_404() {
-        let metrics: &'static Metrics = Box::leak(Box::new(Metrics::new()));
-        metrics.observe("shadow", Answer::Ok, Duration::from_millis(1));
-        for (request, want) in
-            [("GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n", "200 OK"), ("GET /x HTTP/1.1\r\n\r\n", "404")]
-        {
-            let (client, server) = tokio::io::duplex(1 << 16);
-            let task = tokio::spawn(answer_scrape(server, metrics));
-            let (mut rd, mut wr) = tokio::io::split(client);
-            wr.write_all(request.as_bytes()).await.unwrap();
-            let mut response = String::new();
-            rd.read_to_string(&mut response).await.unwrap();
-            task.await.unwrap();
-            assert!(response.starts_with(&format!("HTTP/1.1 {want}")), "{response}");
-            if want == "200 OK" {
-                assert!(response.contains(r#"saslauthd_requests_total{mech="shadow",result="ok"} 1"#));
-            }
-        }
     }
 }

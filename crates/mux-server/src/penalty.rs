@@ -20,6 +20,15 @@ use std::time::Duration;
 /// Wrong passwords remembered per record so that repeating one does not count again.
 pub const REMEMBERED_WRONG_PASSWORDS: usize = 8;
 
+/// Delay after a first failure by default (`--penalty-base`).
+pub const BASE: Duration = Duration::from_secs(2);
+/// The longest delay by default (`--penalty-max`).
+pub const MAX: Duration = Duration::from_secs(8);
+/// Idle time after which a record starts from zero by default (`--penalty-forget`).
+pub const FORGET_AFTER: Duration = Duration::from_secs(900);
+/// Records kept per table by default (`--penalty-entries`).
+pub const ENTRIES: NonZeroUsize = NonZeroUsize::MIN.saturating_add(9_999);
+
 /// Penalty settings.
 #[derive(Debug, Clone)]
 pub struct PenaltyConfig {
@@ -37,13 +46,7 @@ pub struct PenaltyConfig {
 
 impl Default for PenaltyConfig {
     fn default() -> Self {
-        Self {
-            base: Duration::from_secs(2),
-            max: Duration::from_secs(8),
-            forget_after: Duration::from_secs(900),
-            entries: NonZeroUsize::MIN.saturating_add(9_999),
-            exempt: Vec::new(),
-        }
+        Self { base: BASE, max: MAX, forget_after: FORGET_AFTER, entries: ENTRIES, exempt: Vec::new() }
     }
 }
 

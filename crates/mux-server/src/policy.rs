@@ -5,21 +5,26 @@
 //! Order: a cache hit answers `OK` at once (no backend call); a miss asks the chain; the chain's
 //! `OK` is cached and resets the user's penalty; its `NO` evicts the user's cache entries and is
 //! held back by the penalty delay, counted from when the request arrived (so a PAM failure
-//! delay already served counts towards it); a tempfail closes the connection without a reply.
+//! delay already served counts towards it); a tempfail ([`Answer::Tempfail`]) closes the
+//! connection without a reply.
 //!
 //! The chain can be replaced while requests are in flight (SIGHUP): each request takes the chain
 //! in force when it starts and finishes with it.
 
+use crate::answer::Answer;
 use crate::cache::{Cache, Lookup};
-use crate::chain::{Chain, Decision};
+use crate::chain::{Chain, Decision, Verdict};
 use crate::frame::RawRequest;
 use crate::log_safe::LogSafe;
 use crate::penalty::Penalties;
 use crate::reply::Reply;
-use backends::{Credentials, Outcome, Verifier};
+use backends::{Credentials, Verifier};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 use tokio::time::Instant;
+
+/// How long a verifier may take by default (`--verify-timeout`).
+pub const VERIFY_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Settings of the policy step.
 #[derive(Debug, Clone, Copy)]
@@ -110,19 +115,19 @@ impl Policy {
         self.penalties.as_ref()
     }
 
-    /// The reply for `raw`, or `None` for a tempfail (close without reply).
-    pub async fn decide(&self, raw: RawRequest) -> Option<Reply> {
+    /// The answer to `raw`: a reply, or a tempfail (close without a reply).
+    pub async fn decide(&self, raw: RawRequest) -> Answer {
         let arrived = Instant::now();
         let chain = self.current_chain();
         let chain_name = self.name.as_str();
         // Cyrus checks these only after all fields were read (reference §1.3).
         if raw.login.is_empty() {
             tracing::error!("NULL login received");
-            return Some(Reply::NullLogin);
+            return Answer::Reply(Reply::NullLogin);
         }
         if raw.password.is_empty() {
             tracing::error!("NULL password received");
-            return Some(Reply::NullPassword);
+            return Answer::Reply(Reply::NullPassword);
         }
         let creds = match credentials(raw, self.config.join_realm) {
             Ok(creds) => creds,
@@ -132,16 +137,16 @@ impl Policy {
                     "auth failure: [user={}] [mech={chain_name}] [reason=malformed {field}]",
                     LogSafe(&login)
                 );
-                return Some(Reply::MalformedField(field));
+                return Answer::Reply(Reply::MalformedField(field));
             }
         };
         let cached = self.cache.as_ref().map_or(Lookup::Miss, |c| c.lookup(chain_name, &creds));
-        let (outcome, mech, from_cache) = match cached {
-            Lookup::Ok => (Outcome::Ok, chain_name, true),
-            Lookup::No(reject) => (Outcome::No(reject), chain_name, true),
+        let (verdict, mech, from_cache) = match cached {
+            Lookup::Ok => (Verdict::Ok, chain_name, true),
+            Lookup::No(reject) => (Verdict::No(reject), chain_name, true),
             Lookup::Miss => {
-                let Decision { outcome, mech } = chain.decide(&creds).await;
-                (outcome, mech, false)
+                let Decision { verdict, mech } = chain.decide(&creds).await;
+                (verdict, mech, false)
             }
         };
         let (user, service, realm) = (
@@ -152,8 +157,8 @@ impl Policy {
         let remote = creds.client_addr.as_deref().map(|a| format!(" [remote={}]", LogSafe(a.as_bytes())));
         let remote = remote.as_deref().unwrap_or("");
         let via = if from_cache { " [cached]" } else { "" };
-        match outcome {
-            Outcome::Ok => {
+        match verdict {
+            Verdict::Ok => {
                 if let Some(penalties) = &self.penalties {
                     penalties.success(&creds);
                 }
@@ -168,9 +173,9 @@ impl Policy {
                     "auth success: [user={user}] [service={service}] [realm={realm}]{remote} [mech={mech}]{via}"
                 );
                 // A hit answers a bare `OK`, as Cyrus's cache does (reference §1.4).
-                Some(Reply::Ok)
+                Answer::Reply(Reply::Ok)
             }
-            Outcome::No(reject) => {
+            Verdict::No(reject) => {
                 if let Some(cache) = self.cache.as_ref().filter(|_| !from_cache) {
                     cache.store_failure(chain_name, &creds, reject);
                 }
@@ -189,14 +194,14 @@ impl Policy {
                         tokio::time::sleep_until(arrived + delay).await;
                     }
                 }
-                Some(Reply::No(reject))
+                Answer::Reply(Reply::No(reject))
             }
-            Outcome::Unavailable(reason) => {
+            Verdict::Tempfail(reason) => {
                 tracing::warn!(
                     "auth tempfail: [user={user}] [service={service}] [realm={realm}]{remote} [mech={mech}] [reason={}]",
-                    LogSafe(reason.as_bytes())
+                    LogSafe(reason.to_string().as_bytes())
                 );
-                None
+                Answer::Tempfail(reason)
             }
         }
     }
@@ -226,7 +231,8 @@ fn credentials(raw: RawRequest, join_realm: bool) -> Result<Credentials, (&'stat
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
-    use backends::{Reject, VerifyFuture};
+    use crate::answer::Tempfail;
+    use backends::{Outcome, Reject, VerifyFuture};
     use std::sync::Mutex;
     use zeroize::Zeroizing;
 
@@ -252,7 +258,7 @@ mod tests {
 
     fn policy(answer: Outcome, join_realm: bool, delay: Duration) -> (Policy, Arc<Scripted>) {
         let verifier = Arc::new(Scripted { answer, seen: Mutex::new(Vec::new()), delay });
-        let config = PolicyConfig { join_realm, verify_timeout: Duration::from_secs(30) };
+        let config = PolicyConfig { join_realm, verify_timeout: VERIFY_TIMEOUT };
         (Policy::new(verifier.clone(), config), verifier)
     }
 
@@ -269,8 +275,8 @@ mod tests {
     #[tokio::test]
     async fn empty_login_and_password_are_refused_before_the_verifier() {
         let (p, v) = policy(Outcome::Ok, false, Duration::ZERO);
-        assert_eq!(p.decide(raw(b"", b"pw", b"")).await, Some(Reply::NullLogin));
-        assert_eq!(p.decide(raw(b"joe", b"", b"")).await, Some(Reply::NullPassword));
+        assert_eq!(p.decide(raw(b"", b"pw", b"")).await, Answer::Reply(Reply::NullLogin));
+        assert_eq!(p.decide(raw(b"joe", b"", b"")).await, Answer::Reply(Reply::NullPassword));
         assert!(v.seen.lock().unwrap().is_empty());
     }
 
@@ -290,9 +296,12 @@ mod tests {
     #[tokio::test]
     async fn nul_and_non_utf8_logins_are_refused_not_truncated() {
         let (p, v) = policy(Outcome::Ok, false, Duration::ZERO);
-        assert_eq!(p.decide(raw(b"alice\0junk", b"pw", b"")).await, Some(Reply::MalformedField("login")));
-        assert_eq!(p.decide(raw(b"\xff", b"pw", b"")).await, Some(Reply::MalformedField("login")));
-        assert_eq!(p.decide(raw(b"a", b"pw", b"r\0")).await, Some(Reply::MalformedField("realm")));
+        assert_eq!(
+            p.decide(raw(b"alice\0junk", b"pw", b"")).await,
+            Answer::Reply(Reply::MalformedField("login"))
+        );
+        assert_eq!(p.decide(raw(b"\xff", b"pw", b"")).await, Answer::Reply(Reply::MalformedField("login")));
+        assert_eq!(p.decide(raw(b"a", b"pw", b"r\0")).await, Answer::Reply(Reply::MalformedField("realm")));
         assert!(v.seen.lock().unwrap().is_empty());
         // Passwords are bytes: NUL, CR/LF and 8-bit pass through untouched.
         p.decide(raw(b"a", b"p\0w\r\n\xff\"'", b"")).await;
@@ -302,9 +311,9 @@ mod tests {
     #[tokio::test]
     async fn outcomes_map_to_replies() {
         let (p, _) = policy(Outcome::No(Reject::PamAuth), false, Duration::ZERO);
-        assert_eq!(p.decide(raw(b"a", b"b", b"")).await, Some(Reply::No(Reject::PamAuth)));
+        assert_eq!(p.decide(raw(b"a", b"b", b"")).await, Answer::Reply(Reply::No(Reject::PamAuth)));
         let (p, _) = policy(Outcome::Unavailable("down".into()), false, Duration::ZERO);
-        assert_eq!(p.decide(raw(b"a", b"b", b"")).await, None);
+        assert_eq!(p.decide(raw(b"a", b"b", b"")).await, Answer::Tempfail(Tempfail::Backend("down".into())));
     }
 
     #[tokio::test(start_paused = true)]
@@ -331,11 +340,11 @@ mod tests {
         assert!(p.cache().unwrap().is_empty(), "the old chain's successes are forgotten");
         assert_eq!(
             started.await.unwrap(),
-            Some(Reply::Ok),
+            Answer::Reply(Reply::Ok),
             "the started request finishes with the old chain"
         );
         assert!(p.cache().unwrap().is_empty(), "and its success is not cached for the new one");
-        assert_eq!(p.decide(raw(b"ann", b"pw", b"")).await, Some(Reply::No(Reject::PamAuth)));
+        assert_eq!(p.decide(raw(b"ann", b"pw", b"")).await, Answer::Reply(Reply::No(Reject::PamAuth)));
         assert_eq!((old.seen.lock().unwrap().len(), new.seen.lock().unwrap().len()), (2, 1));
 
         let mut two = Chain::new(false);
@@ -347,6 +356,6 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_hanging_verifier_becomes_a_tempfail() {
         let (p, _) = policy(Outcome::Ok, false, Duration::from_secs(3600));
-        assert_eq!(p.decide(raw(b"a", b"b", b"")).await, None);
+        assert_eq!(p.decide(raw(b"a", b"b", b"")).await, Answer::Tempfail(Tempfail::Timeout(VERIFY_TIMEOUT)));
     }
 }

@@ -2,9 +2,10 @@
 //! shutdown. Every connection gets its own task, so a slow client or a slow backend delays only
 //! itself (Cyrus serves one connection per worker process, reference §2.4).
 
+use crate::answer::Answer;
 use crate::connection::{self, Limits, Received};
 use crate::log_safe::LogSafe;
-use crate::metrics::{self, Answer};
+use crate::metrics::{self, RequestResult};
 use crate::policy::Policy;
 use crate::reply::Reply;
 use std::future::Future;
@@ -12,6 +13,11 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{Semaphore, watch};
+
+/// Connections served at once by default (`--max-connections`).
+pub const MAX_CONNECTIONS: usize = 1024;
+/// How long in-flight requests may finish after SIGTERM.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 
 /// Server-wide settings.
 #[derive(Debug, Clone, Copy)]
@@ -26,12 +32,12 @@ pub struct ServerConfig {
 
 impl Default for ServerConfig {
     fn default() -> Self {
-        Self { limits: Limits::default(), max_connections: 1024, shutdown_grace: Duration::from_secs(2) }
+        Self { limits: Limits::default(), max_connections: MAX_CONNECTIONS, shutdown_grace: SHUTDOWN_GRACE }
     }
 }
 
 /// Serve `listeners` until `shutdown` completes, then let in-flight requests finish for the grace
-/// period. `main` and the tests call this same function.
+/// period. `daemon::start` and the tests call this same function.
 pub async fn run(
     listeners: Vec<UnixListener>,
     policy: Arc<Policy>,
@@ -105,15 +111,12 @@ async fn serve(mut stream: UnixStream, policy: &Policy, limits: &Limits) {
     if let Some(m) = metrics {
         m.connections().inc();
     }
-    let mut decided = false;
-    let reply = match connection::read_request(&mut stream, limits).await {
-        Received::Request(raw) => {
-            decided = true;
-            policy.decide(raw).await
-        }
+    // `None`: no complete request came, so there is nothing to answer.
+    let answer = match connection::read_request(&mut stream, limits).await {
+        Received::Request(raw) => Some(policy.decide(raw).await),
         Received::Oversize(field) => {
             tracing::error!("{field} exceeded MAX_REQ_LEN: {}", limits.max_field);
-            Some(Reply::FieldTooLong)
+            Some(Answer::Reply(Reply::FieldTooLong))
         }
         Received::Closed => {
             tracing::debug!("client closed before sending a complete request");
@@ -137,16 +140,9 @@ async fn serve(mut stream: UnixStream, policy: &Policy, limits: &Limits) {
         }
     };
     if let Some(m) = metrics {
-        let answer = match reply {
-            Some(Reply::Ok) => Answer::Ok,
-            Some(Reply::No(_)) => Answer::No,
-            Some(_) => Answer::Refused,
-            None if decided => Answer::Tempfail,
-            None => Answer::Incomplete,
-        };
-        m.observe(policy.mechanism(), answer, started.elapsed());
+        m.observe(policy.mechanism(), RequestResult::of(answer.as_ref()), started.elapsed());
     }
-    let text = reply.map(Reply::text);
+    let text = answer.as_ref().and_then(Answer::reply).map(|reply| reply.text());
     connection::finish(stream, text.as_deref(), limits).await;
     if let Some(m) = metrics {
         m.connections().dec();

@@ -5,6 +5,7 @@
 
 use backends::secret::Keyer;
 use backends::{Credentials, Outcome, Reject, Verifier, VerifyFuture};
+use mux_server::answer::{Answer, Tempfail};
 use mux_server::cache::{Cache, CacheConfig};
 use mux_server::frame::RawRequest;
 use mux_server::penalty::{Penalties, PenaltyConfig};
@@ -86,8 +87,12 @@ fn joe(password: &str) -> RawRequest {
     req("joe", password, "smtp", None)
 }
 
-const OK: Option<Reply> = Some(Reply::Ok);
-const WRONG: Option<Reply> = Some(Reply::No(Reject::IncorrectPassword));
+const OK: Answer = Answer::Reply(Reply::Ok);
+const WRONG: Answer = Answer::Reply(Reply::No(Reject::IncorrectPassword));
+
+fn tempfail() -> Answer {
+    Answer::Tempfail(Tempfail::Backend("down".into()))
+}
 
 #[tokio::test(start_paused = true)]
 async fn a_hit_answers_without_the_backend_and_a_miss_asks_it() {
@@ -126,8 +131,8 @@ async fn a_cached_success_answers_during_an_outage_but_nothing_else_does() {
     assert_eq!(p.decide(joe("old")).await, OK);
     b.down.store(true, Ordering::SeqCst);
     assert_eq!(p.decide(joe("old")).await, OK);
-    assert_eq!(p.decide(joe("other")).await, None, "a miss during an outage is a tempfail");
-    assert_eq!(p.decide(req("ann", "pw", "smtp", None)).await, None);
+    assert_eq!(p.decide(joe("other")).await, tempfail(), "a miss during an outage is a tempfail");
+    assert_eq!(p.decide(req("ann", "pw", "smtp", None)).await, tempfail());
     // The tempfail evicted nothing.
     assert_eq!(p.decide(joe("old")).await, OK);
 }
@@ -141,7 +146,7 @@ async fn entries_expire_at_the_ttl() {
     assert_eq!(b.calls(), 1);
     tokio::time::advance(Duration::from_secs(1)).await;
     b.down.store(true, Ordering::SeqCst);
-    assert_eq!(p.decide(joe("old")).await, None, "expired: the backend is asked, and is down");
+    assert_eq!(p.decide(joe("old")).await, tempfail(), "expired: the backend is asked, and is down");
     assert_eq!(b.calls(), 2);
 }
 

@@ -418,8 +418,10 @@ impl Verifier for Ldap {
     fn forget(&self) -> usize {
         self.dns.as_ref().map_or(0, DnCache::clear) + self.matches.as_ref().map_or(0, MatchMemo::clear)
     }
+}
 
-    fn remembered(&self) -> Option<(&'static str, crate::expiring::Stats)> {
+impl crate::Memory for Ldap {
+    fn stats(&self) -> Option<(&'static str, crate::expiring::Stats)> {
         // At most one is on: each belongs to another ldap_auth_method.
         let dns = self.dns.as_ref().map(|dns| ("dn", dns.stats()));
         dns.or_else(|| self.matches.as_ref().map(|memo| ("matched_hash", memo.stats())))

@@ -175,8 +175,10 @@ impl Verifier for Sql {
     fn forget(&self) -> usize {
         self.matches.as_ref().map_or(0, MatchMemo::clear)
     }
+}
 
-    fn remembered(&self) -> Option<(&'static str, crate::expiring::Stats)> {
+impl crate::Memory for Sql {
+    fn stats(&self) -> Option<(&'static str, crate::expiring::Stats)> {
         self.matches.as_ref().map(|memo| ("matched_hash", memo.stats()))
     }
 }
