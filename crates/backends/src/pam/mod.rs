@@ -10,9 +10,13 @@
 //! answer belongs to libpam, which frees it: `pam_get_authtok` overwrites it first and
 //! `pam_authenticate` wipes `PAM_AUTHTOK` on return, but a module may keep its own copies (e.g.
 //! pam_pwdfile's crypt buffers) that we cannot reach.
+//!
+//! Each service's modules stay loaded between transactions ([`pins`]): without that, libpam maps
+//! and unmaps them around every request, which is most of a cheap transaction's cost.
 
 mod conversation;
 mod ffi;
+mod pins;
 mod request;
 mod transaction;
 
@@ -20,9 +24,14 @@ mod transaction;
 mod tests;
 
 use crate::{BlockingPool, Credentials, MechanismOptions, Outcome, Verifier, VerifyFuture};
+use pins::Pins;
 use request::Request;
+use std::num::NonZeroUsize;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
+
+pub use pins::MAX_PINNED_SERVICES;
 
 /// The longest failure delay we honour. Linux-PAM hands over the largest delay modules asked for
 /// (pam_unix and pam_faildelay: 2 s), randomised to 0.5–1.5× (mostly ±25 %, libpam pam_delay.c);
@@ -34,12 +43,24 @@ pub const MAX_FAIL_DELAY: Duration = Duration::from_secs(10);
 pub struct Pam {
     pool: BlockingPool,
     confdir: Option<PathBuf>,
+    /// One never-used handle per service seen, so its modules stay mapped; dropped with the
+    /// verifier (SIGHUP builds a new one), which is when replaced module files take effect.
+    pins: Arc<Pins>,
 }
 
 impl Pam {
     /// Build from the daemon's options (the pool, and `pam_confdir` if stacks are not in `/etc/pam.d`).
     pub fn new(options: &MechanismOptions) -> Self {
-        Self { pool: options.pool.clone(), confdir: options.pam_confdir.clone() }
+        Self::with_pins(options, NonZeroUsize::new(MAX_PINNED_SERVICES).unwrap_or(NonZeroUsize::MIN))
+    }
+
+    /// As [`Pam::new`], keeping at most `max_pinned` services' modules loaded.
+    fn with_pins(options: &MechanismOptions, max_pinned: NonZeroUsize) -> Self {
+        Self {
+            pool: options.pool.clone(),
+            confdir: options.pam_confdir.clone(),
+            pins: Arc::new(Pins::new(max_pinned)),
+        }
     }
 
     async fn check(&self, creds: &Credentials) -> Outcome {
@@ -47,7 +68,12 @@ impl Pam {
             Ok(request) => request,
             Err(outcome) => return outcome,
         };
-        let verdict = match self.pool.run(move || transaction::authenticate(&request)).await {
+        let pins = self.pins.clone();
+        let job = move || {
+            pins.ensure(&request.service, request.confdir.as_deref());
+            transaction::authenticate(&request)
+        };
+        let verdict = match self.pool.run(job).await {
             Ok(verdict) => verdict,
             Err(error) => return Outcome::Unavailable(format!("pam: {error}")),
         };

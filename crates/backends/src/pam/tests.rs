@@ -334,3 +334,111 @@ fn conversation_refuses_unknown_styles_and_keeps_nothing() {
     assert_eq!(rc, PAM_CONV_ERR);
     assert!(answers.is_none());
 }
+
+/// Whether this process has `path` mapped (a module libpam `dlopen`ed and has not unloaded).
+fn mapped(path: &Path) -> bool {
+    let needle = path.to_str().unwrap();
+    fs::read_to_string("/proc/self/maps").unwrap().lines().any(|line| line.ends_with(needle))
+}
+
+impl Fixture {
+    /// A private copy of module `module` at an absolute path only this test uses, so whether it
+    /// is mapped says what this test's handles did.
+    fn private_module(&self, module: &str, name: &str) -> std::path::PathBuf {
+        let path = self.path(name);
+        install_module(module, &path);
+        path
+    }
+}
+
+/// Copy `module` from the system module dir to `to`, replacing any file there atomically (as a
+/// package upgrade does: new inode, same name).
+fn install_module(module: &str, to: &Path) {
+    let staging = to.with_extension("new");
+    fs::copy(Path::new(MODULE_DIR).join(module), &staging).unwrap();
+    fs::rename(&staging, to).unwrap();
+}
+
+#[tokio::test]
+async fn the_modules_stay_mapped_between_transactions_until_the_verifier_is_dropped() {
+    let fx = Fixture::new();
+    let module = fx.private_module("pam_permit.so", "probe_permit.so");
+    fx.stack("probe", &format!("auth required {0}\naccount required {0}\n", module.display()));
+    let pam = fx.pam(2);
+    assert!(!mapped(&module));
+    assert_eq!(check(&pam, creds("joe", b"x", "probe", None)).await, Outcome::Ok);
+    // The transaction's handle is ended; only the pin keeps the module mapped.
+    assert!(mapped(&module), "the module was unloaded with the transaction");
+    assert_eq!(pam.pins.services(), ["probe"]);
+    drop(pam);
+    assert!(!mapped(&module), "dropping the verifier (a reload) must unload the module");
+}
+
+#[tokio::test]
+async fn an_edited_stack_takes_effect_at_once_and_a_replaced_module_after_a_rebuild() {
+    let fx = Fixture::new();
+    let module = fx.private_module("pam_permit.so", "probe_auth.so");
+    fx.stack("flip", &format!("auth required {}\naccount required pam_permit.so\n", module.display()));
+    let pam = fx.pam(1);
+    assert_eq!(check(&pam, creds("joe", b"x", "flip", None)).await, Outcome::Ok);
+
+    // libpam reads the stack file in every pam_start: permit → deny shows in the next request.
+    fx.stack("flip", "auth required pam_deny.so\naccount required pam_permit.so\n");
+    assert_eq!(check(&pam, creds("joe", b"x", "flip", None)).await, Outcome::No(Reject::PamAuth));
+    fx.stack("flip", &format!("auth required {}\naccount required pam_permit.so\n", module.display()));
+    assert_eq!(check(&pam, creds("joe", b"x", "flip", None)).await, Outcome::Ok);
+
+    // A module file replaced on disk stays in use while pinned (dlopen finds it by name) ...
+    install_module("pam_deny.so", &module);
+    assert_eq!(check(&pam, creds("joe", b"x", "flip", None)).await, Outcome::Ok);
+    // ... and is loaded anew by the verifier a reload builds.
+    drop(pam);
+    let pam = fx.pam(1);
+    assert_eq!(check(&pam, creds("joe", b"x", "flip", None)).await, Outcome::No(Reject::PamAuth));
+}
+
+#[tokio::test]
+async fn the_pin_never_runs_a_module() {
+    let fx = Fixture::new();
+    let log = fx.path("calls.log");
+    let script = fx.script("calls.sh", &format!("echo \"$PAM_TYPE $PAM_USER\" >> {}", log.display()));
+    fx.stack(
+        "counted",
+        &format!(
+            "auth required pam_exec.so quiet {script}\nauth required pam_permit.so\n\
+             account required pam_exec.so quiet {script}\naccount required pam_permit.so\n\
+             session required pam_exec.so quiet {script}\npassword required pam_exec.so quiet {script}\n"
+        ),
+    );
+    let pam = fx.pam(2);
+    for user in ["u1", "u2", "u3"] {
+        assert_eq!(check(&pam, creds(user, b"x", "counted", None)).await, Outcome::Ok);
+    }
+    assert_eq!(pam.pins.services(), ["counted"]);
+    drop(pam);
+    // Exactly one auth and one account call per request, each for the request's user; the pin's
+    // start and end ran nothing.
+    let calls = fs::read_to_string(&log).unwrap();
+    assert_eq!(calls, "auth u1\naccount u1\nauth u2\naccount u2\nauth u3\naccount u3\n");
+}
+
+#[tokio::test]
+async fn pins_are_bounded_and_the_least_recently_used_goes() {
+    let fx = Fixture::new();
+    for service in ["s1", "s2", "s3", "s4"] {
+        fx.stack(service, "auth required pam_permit.so\naccount required pam_permit.so\n");
+    }
+    let options =
+        MechanismOptions { option: None, pool: BlockingPool::new(1), pam_confdir: Some(fx.path("pam.d")) };
+    let pam = Pam::with_pins(&options, std::num::NonZeroUsize::new(3).unwrap());
+    for service in ["s1", "s2", "s3", "S1", "s4"] {
+        assert_eq!(check(&pam, creds("joe", b"x", service, None)).await, Outcome::Ok);
+    }
+    // `S1` is `s1` to libpam, and refreshed it; `s2` was the least recently used.
+    assert_eq!(pam.pins.services(), ["s4", "s1", "s3"]);
+    // A service libpam cannot start is not pinned (no `other` here), and answers as before.
+    assert_eq!(check(&pam, creds("joe", b"x", "missing", None)).await, Outcome::No(Reject::PamStart));
+    assert_eq!(pam.pins.services(), ["s4", "s1", "s3"]);
+    assert_eq!(Pam::new(&options).pins.services().len(), 0);
+    assert_eq!(MAX_PINNED_SERVICES, 64);
+}
