@@ -1,163 +1,277 @@
 #!/usr/bin/env bash
-# Benchmark saslauthd-rs against Cyrus saslauthd on the same credentials.
+# Benchmark saslauthd-rs against the floor (nullmux) and Cyrus saslauthd, in one run, with one
+# load client (muxbench: one connection per request, as libsasl2 does), and print the ratios.
 #
-# Both daemons are started side by side in a temp dir; the password file is a pam_pwdfile file
-# (user:crypt-hash) made with mkpasswd. Cyrus always runs `-a pam` on a PAM service this script
-# creates (/etc/pam.d/saslauthd-bench-<pid>, removed on exit); ours runs either the same PAM
-# service (--mech pam) or reads the same file directly (--mech passwd-file). Each daemon is then
-# loaded in turn by `testsaslauthd --load` (a fresh connection per request, as libsasl2 does).
+# Targets, each started in a session of its own in a temp dir and loaded in turn:
+#   ours     our saslauthd: -a pam on the bench PAM service, or -a passwd-file on the same file
+#   nullmux  the floor: a C server that answers OK to every well-formed request, checking nothing
+#   cyrus    Cyrus saslauthd, always -a pam on the bench PAM service (default -n 5)
+#   ceiling  pamceiling with PIN=1: whole PAM transactions in-process, modules kept loaded (what
+#            libpam itself can do on this machine; --stack permit only, it logs in alice/secret)
+# The C programs (nullmux.c, muxbench.c, pamceiling.c: copies of ../shared/bench, kept here so a
+# clean clone can run this) are compiled with gcc into the temp dir at run time.
 #
-# Needs root (for /etc/pam.d), sasl2-bin, libpam-pwdfile and whois (mkpasswd).
+# The bench PAM service is /etc/pam.d/saslauthd-bench-<pid> (Cyrus reads only /etc/pam.d); with
+# --stack unix the bench user is a private system account with a crypt hash (yescrypt by
+# default). Both are removed on exit, and every process the script started is stopped, whatever
+# it does with SIGTERM: each target's whole process group gets SIGTERM, then SIGKILL after a
+# grace period (Cyrus in -d can ignore SIGTERM once its workers are gone).
+#
+# Needs root (for /etc/pam.d and useradd), gcc, sasl2-bin (Cyrus), libpam-pwdfile (--stack
+# pwdfile), whois (mkpasswd), libpam0g-dev (ceiling), and our release build.
 set -euo pipefail
 
 usage() {
     cat <<'USAGE'
 usage: run-bench.sh [options]
   --mech pam|passwd-file   mechanism for our daemon (default pam; Cyrus always uses pam)
-  --duration SECS          load duration per daemon (default 10)
+  --stack permit|pwdfile|unix
+                           PAM stack: pam_permit (no hashing: measures the daemons themselves),
+                           pam_pwdfile on the bench password file (default), or pam_unix on a
+                           private account made for the run
+  --hash METHOD            mkpasswd method for the password (default sha-512; yescrypt with unix)
+  --cache                  -c (credential cache) for ours and Cyrus: repeated logins are cache hits
+  --duration SECS          load duration per target (default 10)
   --concurrency N          concurrent clients (default 16)
-  --wrong-every K          every K-th request uses a wrong password (default: none)
-  --hash METHOD            mkpasswd method for the password file (default sha-512)
-  --stack pwdfile|permit   PAM stack: pam_pwdfile on the file (default), or pam_permit (no hashing:
-                           measures the daemons themselves)
-  --only cyrus|ours|both   which daemons to run (default both)
-  --ours PATH              our daemon (default target/release/saslauthd, else target/debug/saslauthd)
-  --client PATH            load client (default target/release/testsaslauthd, else target/debug/...)
+  --targets LIST           comma-separated, from ours,nullmux,cyrus,ceiling
+                           (default ours,nullmux,cyrus, plus ceiling with --stack permit)
+  --ours PATH              our daemon (default target/release/saslauthd)
   --cyrus PATH             Cyrus daemon (default /usr/sbin/saslauthd)
   --ours-args "ARGS"       extra arguments for our daemon
-  --cyrus-args "ARGS"      extra arguments for Cyrus (e.g. "-n 16")
+  --cyrus-args "ARGS"      arguments for Cyrus (default "-n 5")
+  --nullmux-threads N      nullmux's accept threads (default 4)
+  --ceiling-threads N      pamceiling's threads (default: the number of CPUs)
+  --c-src DIR              where nullmux.c, muxbench.c, pamceiling.c are (default: this script's dir)
   --keep                   keep the temp dir (logs) after the run
-Prints one table: rps, p50 and p99 latency (ms) per daemon and the ratio ours/cyrus.
+Prints one table (requests/s, p50 and p99 latency in µs, replies) and the ratios of ours to the
+others. Quote ratios from one run, not absolute figures: the machine is shared and noisy.
 USAGE
 }
 
-repo=$(cd "$(dirname "$0")/../.." && pwd)
-pick() { if [[ -x $repo/target/release/$1 ]]; then echo "$repo/target/release/$1"; else echo "$repo/target/debug/$1"; fi; }
+die() { echo "run-bench.sh: $*" >&2; exit 1; }
 
-mech=pam duration=10 concurrency=16 wrong_every= hash=sha-512 only=both keep= stack=pwdfile
-ours_bin=$(pick saslauthd) client=$(pick testsaslauthd) cyrus_bin=/usr/sbin/saslauthd
-ours_args= cyrus_args=
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/../.." && pwd)
+
+mech=pam stack=pwdfile hash= cache= duration=10 concurrency=16 targets= keep=
+ours_bin=$repo/target/release/saslauthd cyrus_bin=/usr/sbin/saslauthd
+ours_args= cyrus_args="-n 5" nullmux_threads=4 ceiling_threads=$(nproc) c_src=$here
 while (($#)); do
     case $1 in
         --mech) mech=$2; shift 2 ;;
+        --stack) stack=$2; shift 2 ;;
+        --hash) hash=$2; shift 2 ;;
+        --cache) cache=1; shift ;;
         --duration) duration=$2; shift 2 ;;
         --concurrency) concurrency=$2; shift 2 ;;
-        --wrong-every) wrong_every=$2; shift 2 ;;
-        --hash) hash=$2; shift 2 ;;
-        --stack) stack=$2; shift 2 ;;
-        --only) only=$2; shift 2 ;;
+        --targets) targets=$2; shift 2 ;;
         --ours) ours_bin=$2; shift 2 ;;
-        --client) client=$2; shift 2 ;;
         --cyrus) cyrus_bin=$2; shift 2 ;;
         --ours-args) ours_args=$2; shift 2 ;;
         --cyrus-args) cyrus_args=$2; shift 2 ;;
+        --nullmux-threads) nullmux_threads=$2; shift 2 ;;
+        --ceiling-threads) ceiling_threads=$2; shift 2 ;;
+        --c-src) c_src=$2; shift 2 ;;
         --keep) keep=1; shift ;;
         -h|--help) usage; exit 0 ;;
         *) echo "run-bench.sh: unknown option $1" >&2; usage >&2; exit 1 ;;
     esac
 done
-case $mech in pam|passwd-file) ;; *) echo "run-bench.sh: --mech must be pam or passwd-file" >&2; exit 1 ;; esac
-case $stack in pwdfile|permit) ;; *) echo "run-bench.sh: --stack must be pwdfile or permit" >&2; exit 1 ;; esac
-case $only in cyrus|ours|both) ;; *) echo "run-bench.sh: --only must be cyrus, ours or both" >&2; exit 1 ;; esac
-run_cyrus=; run_ours=
-[[ $only != ours ]] && run_cyrus=1
-[[ $only != cyrus ]] && run_ours=1
-for tool in "$client" ${run_cyrus:+"$cyrus_bin"} ${run_ours:+"$ours_bin"}; do
-    [[ -x $tool ]] || { echo "run-bench.sh: $tool not found (cargo build first?)" >&2; exit 1; }
+case $mech in pam|passwd-file) ;; *) die "--mech must be pam or passwd-file" ;; esac
+case $stack in permit|pwdfile|unix) ;; *) die "--stack must be permit, pwdfile or unix" ;; esac
+[[ $duration =~ ^[0-9]+$ && $duration -gt 0 ]] || die "--duration must be a whole number of seconds > 0"
+[[ $concurrency =~ ^[0-9]+$ && $concurrency -gt 0 ]] || die "--concurrency must be a number > 0"
+if [[ -z $hash ]]; then
+    if [[ $stack == unix ]]; then hash=yescrypt; else hash=sha-512; fi
+fi
+if [[ -z $targets ]]; then
+    targets=ours,nullmux,cyrus
+    [[ $stack == permit ]] && targets+=,ceiling
+fi
+declare -A want=()
+IFS=, read -ra list <<<"$targets"
+for t in "${list[@]}"; do
+    case $t in ours|nullmux|cyrus|ceiling) want[$t]=1 ;; *) die "--targets: unknown target '$t'" ;; esac
 done
-command -v mkpasswd >/dev/null || { echo "run-bench.sh: mkpasswd missing (apt-get install whois)" >&2; exit 1; }
-[[ $(id -u) == 0 ]] || { echo "run-bench.sh: must run as root (writes /etc/pam.d)" >&2; exit 1; }
+[[ -n ${want[ceiling]:-} && $stack != permit ]] &&
+    die "the ceiling target needs --stack permit (pamceiling logs in alice/secret, which only pam_permit accepts)"
+[[ $mech == passwd-file && $stack == unix ]] && die "--mech passwd-file reads the password file: use --stack pwdfile or permit"
+
+# Every dependency is checked before anything is started, and named with its package.
+[[ $(id -u) == 0 ]] || die "must run as root (writes /etc/pam.d, creates the bench account)"
+command -v gcc >/dev/null || die "gcc missing (apt-get install gcc)"
+command -v mkpasswd >/dev/null || die "mkpasswd missing (apt-get install whois)"
+for f in muxbench.c ${want[nullmux]:+nullmux.c} ${want[ceiling]:+pamceiling.c}; do
+    [[ -f $c_src/$f ]] || die "$c_src/$f missing (see --c-src)"
+done
+[[ -z ${want[ours]:-} || -x $ours_bin ]] ||
+    die "$ours_bin not found (cargo build --release --bins, or --ours PATH)"
+[[ -z ${want[cyrus]:-} || -x $cyrus_bin ]] || die "$cyrus_bin not found (apt-get install sasl2-bin)"
+[[ -z ${want[ceiling]:-} || -f /usr/include/security/pam_appl.h ]] ||
+    die "<security/pam_appl.h> missing for pamceiling (apt-get install libpam0g-dev, or leave out ceiling)"
+if [[ $stack == pwdfile ]] && ! compgen -G '/usr/lib/x86_64-linux-gnu/security/pam_pwdfile.so' >/dev/null &&
+    ! compgen -G '/lib/*/security/pam_pwdfile.so' >/dev/null; then
+    die "pam_pwdfile.so missing (apt-get install libpam-pwdfile)"
+fi
+if [[ $stack == unix ]]; then
+    command -v useradd >/dev/null && command -v userdel >/dev/null || die "useradd/userdel missing (apt-get install passwd)"
+fi
 
 tmp=$(mktemp -d /tmp/saslauthd-bench.XXXXXX)
 service=saslauthd-bench-$$
 pam_file=/etc/pam.d/$service
-pids=()
+made_user=
+pgids=()
+# The grace period between SIGTERM and SIGKILL, in tenths of a second.
+grace_tenths=30
+
+# stop_group PGID: SIGTERM to the whole group, SIGKILL to whatever is left after the grace period.
+stop_group() {
+    local pgid=$1 waited=0
+    kill -TERM -- "-$pgid" 2>/dev/null || return 0
+    while kill -0 -- "-$pgid" 2>/dev/null && ((waited < grace_tenths)); do
+        sleep 0.1; waited=$((waited + 1))
+    done
+    if kill -0 -- "-$pgid" 2>/dev/null; then
+        echo "run-bench.sh: process group $pgid ignored SIGTERM for $((grace_tenths / 10))s: SIGKILL" >&2
+        kill -KILL -- "-$pgid" 2>/dev/null || true
+    fi
+    wait "$pgid" 2>/dev/null || true
+}
+
 cleanup() {
-    # SIGTERM to each daemon's own pid; Cyrus then signals its own process group (its workers).
-    for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-    for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+    local status=$?
+    trap - EXIT INT TERM
+    for pgid in "${pgids[@]}"; do stop_group "$pgid"; done
+    for pgid in "${pgids[@]}"; do
+        if pgrep -g "$pgid" >/dev/null 2>&1; then
+            echo "run-bench.sh: processes of group $pgid still running after SIGKILL:" >&2
+            pgrep -a -g "$pgid" >&2 || true
+            status=1
+        fi
+    done
     rm -f "$pam_file"
+    [[ -n $made_user ]] && userdel "$made_user" 2>/dev/null
     if [[ -n $keep ]]; then echo "logs kept in $tmp" >&2; else rm -rf "$tmp"; fi
+    exit "$status"
 }
 trap cleanup EXIT
-trap 'exit 130' INT TERM
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
-user=bench
+# Build the C programs.
+cc_flags=(-O2 -pthread)
+gcc "${cc_flags[@]}" -o "$tmp/muxbench" "$c_src/muxbench.c"
+[[ -n ${want[nullmux]:-} ]] && gcc "${cc_flags[@]}" -o "$tmp/nullmux" "$c_src/nullmux.c"
+[[ -n ${want[ceiling]:-} ]] && gcc "${cc_flags[@]}" -o "$tmp/pamceiling" "$c_src/pamceiling.c" -lpam
+
+# The credentials and the PAM service.
 password=bench-$RANDOM-$RANDOM
-printf '%s:%s\n' "$user" "$(mkpasswd -m "$hash" "$password")" >"$tmp/passwd"
-if [[ $stack == permit ]]; then
-    printf 'auth required pam_permit.so\naccount required pam_permit.so\n' >"$pam_file"
+crypt=$(mkpasswd -m "$hash" "$password")
+if [[ $stack == unix ]]; then
+    user=sbench$$
+    useradd -M -N -d /nonexistent -s /usr/sbin/nologin -p "$crypt" "$user"
+    made_user=$user
 else
-    printf 'auth required pam_pwdfile.so pwdfile=%s\naccount required pam_permit.so\n' "$tmp/passwd" >"$pam_file"
+    user=bench
 fi
+printf '%s:%s\n' "$user" "$crypt" >"$tmp/passwd"
+case $stack in
+    permit) printf 'auth required pam_permit.so\naccount required pam_permit.so\n' ;;
+    pwdfile) printf 'auth required pam_pwdfile.so pwdfile=%s\naccount required pam_permit.so\n' "$tmp/passwd" ;;
+    unix) printf 'auth required pam_unix.so\naccount required pam_unix.so\n' ;;
+esac >"$pam_file"
 
-# start NAME CMD...: run a daemon in its own session (Cyrus in the foreground kills its whole
-# process group on exit), wait for its socket.
-start() {
+# spawn NAME CMD...: run CMD in a session of its own (so its pid is its process group, and Cyrus
+# in the foreground, which signals its own group on exit, reaches nothing of ours).
+spawn() {
     local name=$1; shift
-    mkdir -p "$tmp/$name"
-    setsid "$@" -m "$tmp/$name" -d </dev/null >"$tmp/$name.log" 2>&1 &
-    pids+=("$!")
+    setsid "$@" </dev/null >"$tmp/$name.log" 2>&1 &
+    pgids+=("$!")
+}
+
+# wait_socket NAME SOCK: until SOCK exists, or fail with the target's log.
+wait_socket() {
     local waited=0
-    until [[ -S $tmp/$name/mux ]]; do
-        if ((waited >= 100)) || ! kill -0 "${pids[-1]}" 2>/dev/null; then
-            echo "run-bench.sh: $name did not create $tmp/$name/mux; log:" >&2
-            cat "$tmp/$name.log" >&2
+    until [[ -S $2 ]]; do
+        if ((waited >= 100)) || ! kill -0 "${pgids[-1]}" 2>/dev/null; then
+            echo "run-bench.sh: $1 did not create $2; log:" >&2
+            cat "$tmp/$1.log" >&2
             exit 1
         fi
         sleep 0.1; waited=$((waited + 1))
     done
-    if ! "$client" -u "$user" -s "$service" -f "$tmp/$name/mux" --password-stdin --timeout 30 \
-        <<<"$password" >/dev/null; then
-        echo "run-bench.sh: $name refused the benchmark user; log:" >&2
+}
+
+# muxbench SOCK THREADS SECONDS: the client's summary line.
+muxbench() { "$tmp/muxbench" "$1" "$user" "$password" "$service" "" "$2" "$3"; }
+field() { tr ' ' '\n' <<<"$1" | sed -n "/^$2\$/{n;p;q}"; }
+
+declare -A sock=()
+# shellcheck disable=SC2086 # the extra-argument strings are meant to split
+{
+    if [[ -n ${want[ours]:-} ]]; then
+        mkdir -p "$tmp/ours"; sock[ours]=$tmp/ours/mux
+        if [[ $mech == pam ]]; then
+            spawn ours "$ours_bin" -a pam ${cache:+-c} -m "$tmp/ours" -d $ours_args
+        else
+            spawn ours "$ours_bin" -a passwd-file -O "$tmp/passwd" ${cache:+-c} -m "$tmp/ours" -d $ours_args
+        fi
+        wait_socket ours "${sock[ours]}"
+    fi
+    if [[ -n ${want[nullmux]:-} ]]; then
+        sock[nullmux]=$tmp/nullmux.sock
+        spawn nullmux "$tmp/nullmux" "${sock[nullmux]}" "$nullmux_threads"
+        wait_socket nullmux "${sock[nullmux]}"
+    fi
+    if [[ -n ${want[cyrus]:-} ]]; then
+        mkdir -p "$tmp/cyrus"; sock[cyrus]=$tmp/cyrus/mux
+        spawn cyrus "$cyrus_bin" -a pam ${cache:+-c} -m "$tmp/cyrus" -d $cyrus_args
+        wait_socket cyrus "${sock[cyrus]}"
+    fi
+}
+
+# Each server must accept the bench user before it is measured (this also fills the caches).
+for name in ours nullmux cyrus; do
+    [[ -n ${sock[$name]:-} ]] || continue
+    check=$(muxbench "${sock[$name]}" 1 1)
+    if [[ $(field "$check" ok) == 0 || $(field "$check" no) != 0 || $(field "$check" err) != 0 ]]; then
+        echo "run-bench.sh: $name did not accept the bench user ($check); log:" >&2
         cat "$tmp/$name.log" >&2
         exit 1
     fi
-}
+done
 
-# shellcheck disable=SC2086 # the extra-argument strings are meant to split
-{
-    [[ -n $run_cyrus ]] && start cyrus "$cyrus_bin" -a pam $cyrus_args
-    if [[ -n $run_ours ]]; then
-        if [[ $mech == pam ]]; then
-            start ours "$ours_bin" -a pam $ours_args
-        else
-            start ours "$ours_bin" -a passwd-file -O "$tmp/passwd" $ours_args
-        fi
-    fi
-}
-
-# load NAME: one load run; prints the client's key=value summary line.
-load() {
-    local args=(--load --concurrency "$concurrency" --duration "$duration"
-        -u "$user" -s "$service" -f "$tmp/$1/mux" --password-stdin)
-    [[ -n $wrong_every ]] && args+=(--wrong-password-every "$wrong_every")
-    # Exit 255 only means some requests failed; the summary says how many.
-    "$client" "${args[@]}" <<<"$password" 2>>"$tmp/$1.client.log" || true
-}
-field() { tr ' ' '\n' <<<"$1" | sed -n "s/^$2=//p"; }
-
-declare -A result
-for name in cyrus ours; do
-    [[ $name == cyrus && -z $run_cyrus ]] && continue
-    [[ $name == ours && -z $run_ours ]] && continue
+declare -A result=()
+for name in ours nullmux cyrus; do
+    [[ -n ${sock[$name]:-} ]] || continue
     echo "loading $name for ${duration}s with $concurrency clients..." >&2
-    result[$name]=$(load "$name")
+    result[$name]=$(muxbench "${sock[$name]}" "$concurrency" "$duration")
     echo "$name: ${result[$name]}" >&2
 done
+ceiling_rps=
+if [[ -n ${want[ceiling]:-} ]]; then
+    echo "running pamceiling (PIN=1) for ${duration}s with $ceiling_threads threads..." >&2
+    line=$(PIN=1 "$tmp/pamceiling" "$service" "$ceiling_threads" "$duration")
+    echo "ceiling: $line" >&2
+    ceiling_rps=$(sed -n 's/.*: \([0-9.]*\) transactions\/s.*/\1/p' <<<"$line")
+fi
 
-printf '\nmech=%s stack=%s duration=%ss concurrency=%s hash=%s\n' "$mech" "$stack" "$duration" "$concurrency" "$hash"
-printf '%-12s %10s %10s %10s %8s %8s %8s\n' daemon rps p50_ms p99_ms ok no fail
-for name in cyrus ours; do
+printf '\nmech=%s stack=%s hash=%s cache=%s duration=%ss concurrency=%s cyrus-args="%s" ours-args="%s"\n' \
+    "$mech" "$stack" "$hash" "${cache:-no}" "$duration" "$concurrency" "$cyrus_args" "$ours_args"
+printf '%-10s %10s %10s %10s %9s %7s %7s\n' target rps p50_us p99_us ok no err
+for name in ours nullmux cyrus; do
     line=${result[$name]:-}
     [[ -n $line ]] || continue
-    printf '%-12s %10s %10s %10s %8s %8s %8s\n' "$name" "$(field "$line" rps)" "$(field "$line" p50_ms)" \
-        "$(field "$line" p99_ms)" "$(field "$line" ok)" "$(field "$line" no)" "$(field "$line" fail)"
+    printf '%-10s %10s %10s %10s %9s %7s %7s\n' "$name" "$(field "$line" rps)" "$(field "$line" p50_us)" \
+        "$(field "$line" p99_us)" "$(field "$line" ok)" "$(field "$line" no)" "$(field "$line" err)"
 done
-if [[ -n ${result[cyrus]:-} && -n ${result[ours]:-} ]]; then
-    ratio() {
-        awk -v a="$(field "${result[ours]}" "$1")" -v b="$(field "${result[cyrus]}" "$1")" \
-            'BEGIN { if (b > 0) printf "%.2f", a / b; else printf "n/a" }'
-    }
-    printf '%-12s %10s %10s %10s\n' ours/cyrus "$(ratio rps)" "$(ratio p50_ms)" "$(ratio p99_ms)"
-fi
+[[ -n $ceiling_rps ]] && printf '%-10s %10s   (in-process, %s threads, modules pinned)\n' ceiling "$ceiling_rps" "$ceiling_threads"
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else printf "n/a" }'; }
+rps() { field "${result[$1]:-}" rps; }
+echo
+[[ -n ${result[ours]:-} && -n ${result[nullmux]:-} ]] && echo "ours/nullmux   $(ratio "$(rps ours)" "$(rps nullmux)")"
+[[ -n ${result[cyrus]:-} && -n ${result[nullmux]:-} ]] && echo "cyrus/nullmux  $(ratio "$(rps cyrus)" "$(rps nullmux)")"
+[[ -n ${result[ours]:-} && -n ${result[cyrus]:-} ]] && echo "ours/cyrus     $(ratio "$(rps ours)" "$(rps cyrus)")"
+[[ -n ${result[ours]:-} && -n $ceiling_rps ]] && echo "ours/ceiling   $(ratio "$(rps ours)" "$ceiling_rps")"
+exit 0
