@@ -125,17 +125,27 @@ pgids=()
 # The grace period between SIGTERM and SIGKILL, in tenths of a second.
 grace_tenths=30
 
+# alive PGID: the group's processes that are not zombies (a zombie has exited and only waits to
+# be reaped), one "pid command" a line; fails if there are none.
+alive() {
+    ps -e -o pid=,pgid=,stat=,args= |
+        awk -v g="$1" '$2 == g && $3 !~ /^Z/ { print; found = 1 } END { exit !found }'
+}
+
 # stop_group PGID: SIGTERM to the whole group, SIGKILL to whatever is left after the grace period.
 stop_group() {
     local pgid=$1 waited=0
     kill -TERM -- "-$pgid" 2>/dev/null || return 0
-    while kill -0 -- "-$pgid" 2>/dev/null && ((waited < grace_tenths)); do
+    while alive "$pgid" >/dev/null && ((waited < grace_tenths)); do
         sleep 0.1; waited=$((waited + 1))
     done
-    if kill -0 -- "-$pgid" 2>/dev/null; then
+    if alive "$pgid" >/dev/null; then
         echo "run-bench.sh: process group $pgid ignored SIGTERM for $((grace_tenths / 10))s: SIGKILL" >&2
         kill -KILL -- "-$pgid" 2>/dev/null || true
+        waited=0
+        while alive "$pgid" >/dev/null && ((waited < 20)); do sleep 0.1; waited=$((waited + 1)); done
     fi
+    # Reap the group leader, our child (bash may report it "Killed").
     wait "$pgid" 2>/dev/null || true
 }
 
@@ -144,9 +154,9 @@ cleanup() {
     trap - EXIT INT TERM
     for pgid in "${pgids[@]}"; do stop_group "$pgid"; done
     for pgid in "${pgids[@]}"; do
-        if pgrep -g "$pgid" >/dev/null 2>&1; then
+        if alive "$pgid" >/dev/null; then
             echo "run-bench.sh: processes of group $pgid still running after SIGKILL:" >&2
-            pgrep -a -g "$pgid" >&2 || true
+            alive "$pgid" >&2 || true
             status=1
         fi
     done
