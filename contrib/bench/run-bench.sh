@@ -267,8 +267,8 @@ if [[ -n ${want[ceiling]:-} ]]; then
     ceiling_rps=$(sed -n 's/.*: \([0-9.]*\) transactions\/s.*/\1/p' <<<"$line")
 fi
 
-printf '\nmech=%s stack=%s hash=%s cache=%s duration=%ss concurrency=%s cyrus-args="%s" ours-args="%s"\n' \
-    "$mech" "$stack" "$hash" "${cache:-no}" "$duration" "$concurrency" "$cyrus_args" "$ours_args"
+printf '\nmech=%s stack=%s hash=%s cache=%s duration=%ss concurrency=%s cyrus-args="%s" ours-args="%s" service=%s\n' \
+    "$mech" "$stack" "$hash" "${cache:-no}" "$duration" "$concurrency" "$cyrus_args" "$ours_args" "$service"
 printf '%-10s %10s %10s %10s %9s %7s %7s\n' target rps p50_us p99_us ok no err
 for name in ours nullmux cyrus; do
     line=${result[$name]:-}
