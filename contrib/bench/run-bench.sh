@@ -40,7 +40,8 @@ usage: run-bench.sh [options]
   --ours-args "ARGS"       extra arguments for our daemon
   --cyrus-args "ARGS"      arguments for Cyrus (default "-n 5")
   --nullmux-threads N      nullmux's accept threads (default 4)
-  --ceiling-threads N      pamceiling's threads (default: the number of CPUs)
+  --ceiling-threads N      pamceiling's threads (default: --concurrency, so it gets the CPU share
+                           the daemons get on a shared machine)
   --c-src DIR              where nullmux.c, muxbench.c, pamceiling.c are (default: this script's dir)
   --keep                   keep the temp dir (logs) after the run
 Prints one table (requests/s, p50 and p99 latency in µs, replies) and the ratios of ours to the
@@ -55,7 +56,7 @@ repo=$(cd "$here/../.." && pwd)
 
 mech=pam stack=pwdfile hash= cache= duration=10 concurrency=16 targets= keep=
 ours_bin=$repo/target/release/saslauthd cyrus_bin=/usr/sbin/saslauthd
-ours_args= cyrus_args="-n 5" nullmux_threads=4 ceiling_threads=$(nproc) c_src=$here
+ours_args= cyrus_args="-n 5" nullmux_threads=4 ceiling_threads= c_src=$here
 while (($#)); do
     case $1 in
         --mech) mech=$2; shift 2 ;;
@@ -84,6 +85,7 @@ case $stack in permit|pwdfile|unix) ;; *) die "--stack must be permit, pwdfile o
 if [[ -z $hash ]]; then
     if [[ $stack == unix ]]; then hash=yescrypt; else hash=sha-512; fi
 fi
+[[ -n $ceiling_threads ]] || ceiling_threads=$concurrency
 if [[ -z $targets ]]; then
     targets=ours,nullmux,cyrus
     [[ $stack == permit ]] && targets+=,ceiling
