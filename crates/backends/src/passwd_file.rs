@@ -4,6 +4,7 @@
 //! tempfail, never a `NO` — the password may be right.
 
 use crate::hash::{self, Checked};
+use crate::log_safe::LogSafe;
 use crate::watched_file::WatchedFile;
 use crate::{
     BlockingPool, Credentials, MechanismError, MechanismOptions, Outcome, Reject, Verifier, VerifyFuture,
@@ -63,12 +64,12 @@ fn check(table: &Table, login: &str, password: &[u8]) -> Outcome {
     match hash::verify_password(password, &stored) {
         Ok(Checked { matched, scheme }) => {
             if scheme.is_weak() {
-                tracing::warn!(user = %login.escape_debug(), scheme = scheme.name(), "weak password hash in passwd-file");
+                tracing::warn!(user = %LogSafe(login.as_bytes()), scheme = scheme.name(), "weak password hash in passwd-file");
             }
             if matched { Outcome::Ok } else { Outcome::No(Reject::IncorrectPassword) }
         }
         Err(e) => {
-            tracing::warn!(user = %login.escape_debug(), file = %table.file.path().display(), "unusable hash: {e}");
+            tracing::warn!(user = %LogSafe(login.as_bytes()), file = %table.file.path().display(), "unusable hash: {e}");
             Outcome::No(Reject::IncorrectPassword)
         }
     }

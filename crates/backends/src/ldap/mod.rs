@@ -16,6 +16,7 @@ pub mod tokens;
 use crate::conf_file::ConfFile;
 use crate::hash;
 use crate::hash::memo::MatchMemo;
+use crate::log_safe::LogSafe;
 use crate::{
     BlockingPool, Credentials, MechanismError, MechanismOptions, Outcome, Reject, Verifier, VerifyFuture,
 };
@@ -99,7 +100,11 @@ impl Ldap {
             match self.attempt(creds, password).await {
                 Ok(Ok(())) => return Outcome::Ok,
                 Ok(Err(why)) => {
-                    tracing::debug!("Authentication failed for {}: {why}", creds.login);
+                    tracing::debug!(
+                        "Authentication failed for {}: {}",
+                        LogSafe(creds.login.as_bytes()),
+                        LogSafe(why.as_bytes())
+                    );
                     return Outcome::No(Reject::Bare);
                 }
                 Err(Failure::Unavailable(why)) => return Outcome::Unavailable(why),
@@ -131,7 +136,7 @@ impl Ldap {
                     Ok(entry) => entry,
                     Err(why) => return Ok(Err(why)),
                 };
-                if let Err(why) = self.compare_password(&entry, password).await? {
+                if let Err(why) = self.compare_password(&entry, password, &creds.login).await? {
                     return Ok(Err(why));
                 }
                 entry.dn
@@ -293,6 +298,7 @@ impl Ldap {
         &self,
         entry: &SearchEntry,
         password: &str,
+        login: &str,
     ) -> Result<Result<(), String>, Failure> {
         let attr = &self.config.password_attr;
         let mut stored: Vec<Zeroizing<Vec<u8>>> = Vec::new();
@@ -320,9 +326,10 @@ impl Ldap {
             return Ok(Ok(()));
         }
         let password = Zeroizing::new(password.as_bytes().to_vec());
+        let login = login.to_owned();
         let matched = self
             .blocking
-            .run(move || stored.iter().position(|value| matches_stored(&password, value)))
+            .run(move || stored.iter().position(|value| matches_stored(&password, value, &login)))
             .await
             .map_err(|e| Failure::Unavailable(e.to_string()))?;
         match matched {
@@ -370,10 +377,18 @@ impl Ldap {
 }
 
 /// Check one stored value: `{SCHEME}` values by their scheme, others as cleartext (as Cyrus).
-fn matches_stored(password: &[u8], stored: &[u8]) -> bool {
+/// An unusable `{SCHEME}` value (malformed, unknown, too costly) never matches and is logged
+/// with the user's name and the reason, never the value.
+fn matches_stored(password: &[u8], stored: &[u8], login: &str) -> bool {
     if stored.first() == Some(&b'{') {
         return match std::str::from_utf8(stored) {
-            Ok(s) => hash::verify_password(password, s).is_ok_and(|c| c.matched),
+            Ok(s) => match hash::verify_password(password, s) {
+                Ok(checked) => checked.matched,
+                Err(e) => {
+                    tracing::warn!(user = %LogSafe(login.as_bytes()), "unusable hash from ldap: {e}");
+                    false
+                }
+            },
             Err(_) => false,
         };
     }
@@ -407,7 +422,10 @@ impl Verifier for Ldap {
                 return Outcome::No(Reject::Bare);
             }
             let Ok(password) = std::str::from_utf8(&creds.password) else {
-                tracing::debug!("Authentication failed for {}: password is not UTF-8", creds.login);
+                tracing::debug!(
+                    "Authentication failed for {}: password is not UTF-8",
+                    LogSafe(creds.login.as_bytes())
+                );
                 return Outcome::No(Reject::Bare);
             };
             self.check(creds, password).await

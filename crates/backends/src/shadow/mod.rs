@@ -21,6 +21,7 @@ mod file;
 mod nss;
 
 use crate::hash::{self, Checked};
+use crate::log_safe::LogSafe;
 use crate::{
     BlockingPool, Credentials, MechanismError, MechanismOptions, Outcome, Reject, Verifier, VerifyFuture,
 };
@@ -158,7 +159,7 @@ fn judge(entry: &ShadowEntry, login: &str, password: &[u8], today: i64) -> Outco
 }
 
 fn password_matches(stored: &[u8], login: &str, password: &[u8]) -> bool {
-    let user = login.escape_debug();
+    let user = LogSafe(login.as_bytes());
     let Ok(stored) = std::str::from_utf8(stored) else {
         tracing::warn!(%user, "shadow hash is not UTF-8, so no crypt(3) string; refused");
         return false;
