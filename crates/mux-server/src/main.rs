@@ -103,11 +103,10 @@ fn start(cli: Cli) -> Result<(), u8> {
         Some(user) => Some(Identity::look_up(user, cli.group.as_deref()).map_err(|e| fail(1, &e))?),
         None => None,
     };
-    if identity.is_some() && mechs.contains(&Mechanism::Pam) {
-        eprintln!(
-            "saslauthd: warning: without root, pam_unix can check only the daemon's own user's password"
-        );
-    }
+    mux_server::privileges::check_mechanisms(identity.is_some(), &spec.links)
+        .map_err(|e| fail(1, &e))?
+        .iter()
+        .for_each(|w| eprintln!("saslauthd: warning: {w}"));
 
     nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o077));
     // Hold the signals the daemon handles until its handlers exist: once a socket is visible, a
