@@ -2,7 +2,9 @@
 //! every path the daemon has (OK, NO, unknown user, oversize, malformed, truncated, stalled,
 //! unusable and weak hashes, tempfail, PAM refusals) with `SASLAUTHD_LOG=trace`, then the
 //! daemon's whole stderr is searched for it, its hex and its base64 forms. Also `Debug` of the
-//! wrappers that carry a password and have no unit test of their own.
+//! wrappers that carry a password and have no unit test of their own. And after rimap (with
+//! Dovecot), ldap (with slapd) and sql (SQLite) logins the daemon's whole readable memory is
+//! searched, through /proc/<pid>/mem, for any copy of the password left unwiped.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::io::Write;
@@ -184,4 +186,138 @@ fn malformed_field_failures_name_the_real_user() {
     let log = daemon.log();
     assert!(!log.contains("[user=victim"), "a service or realm logged as the user:\n{log}");
     assert_eq!(log.matches("[user=alice]").count(), 2, "{log}");
+}
+
+/// A canary with `"` and `\`, so that IMAP sends it as a quoted string with both escaped: the
+/// escaped form is a copy of its own, which an encoder can leave behind. The part searched for
+/// sits past the first 16 bytes, which malloc overwrites with its free-list links when a small
+/// buffer is freed.
+const QUOTED_CANARY: &str = r#"Canary "memory" probe \ wipe-check 9qXz-h3ap"#;
+
+/// The part every form of [`QUOTED_CANARY`] holds (raw, IMAP-escaped): found anywhere in the
+/// daemon's memory, it is a copy somebody did not wipe.
+const QUOTED_CANARY_CORE: &[u8] = b"9qXz-h3ap";
+
+/// Where `needle` occurs in the daemon's readable memory: each hit as `(mapping line, address,
+/// the bytes around it)`.
+/// Root reads any process's /proc/<pid>/mem; mappings that refuse a read (guard pages, vvar)
+/// are skipped.
+fn memory_hits(pid: u32, needle: &[u8]) -> Vec<(String, u64, String)> {
+    use std::io::{Read, Seek, SeekFrom};
+    let maps = std::fs::read_to_string(format!("/proc/{pid}/maps")).unwrap();
+    let mut mem = std::fs::File::open(format!("/proc/{pid}/mem")).unwrap();
+    let mut hits = Vec::new();
+    for line in maps.lines() {
+        let mut fields = line.split_whitespace();
+        let (Some(range), Some(perms)) = (fields.next(), fields.next()) else { continue };
+        if !perms.starts_with('r') || line.ends_with("[vvar]") || line.ends_with("[vsyscall]") {
+            continue;
+        }
+        let Some((start, end)) = range.split_once('-') else { continue };
+        let (start, end) = (u64::from_str_radix(start, 16).unwrap(), u64::from_str_radix(end, 16).unwrap());
+        let mut region = vec![0u8; usize::try_from(end - start).unwrap()];
+        if mem.seek(SeekFrom::Start(start)).is_err() || mem.read_exact(&mut region).is_err() {
+            continue;
+        }
+        let mut from = 0;
+        while let Some(i) = region[from..].windows(needle.len()).position(|w| w == needle) {
+            let at = from + i;
+            let around = &region[at.saturating_sub(24)..(at + needle.len() + 8).min(region.len())];
+            hits.push((line.to_owned(), start + at as u64, around.escape_ascii().to_string()));
+            from += i + 1;
+        }
+    }
+    hits
+}
+
+/// After the logins, no copy of the password is left anywhere in the daemon's memory.
+fn assert_memory_clean(daemon: &Daemon, what: &str) {
+    // Let the requests' tasks finish dropping what they hold.
+    std::thread::sleep(Duration::from_millis(200));
+    let hits = memory_hits(daemon.pid(), QUOTED_CANARY_CORE);
+    assert!(hits.is_empty(), "{what}: the password is still in the daemon's memory at {hits:#?}");
+}
+
+fn ask_quoted_canary(daemon: &Daemon, login: &[u8], service: &str) -> RawReply {
+    send_raw_open(daemon.socket(), &request(login, QUOTED_CANARY.as_bytes(), service, ""))
+}
+
+/// rimap: the password goes out in an IMAP LOGIN (quoted and escaped) and nowhere else.
+#[test]
+fn no_copy_in_memory_after_rimap() {
+    let dovecot = saslauthd_tests::Dovecot::builder().user("joe", QUOTED_CANARY).start();
+    let option = format!("127.0.0.1/{}", dovecot.imap_port());
+    let daemon = Daemon::builder(Target::Ours).mech("rimap", Some(&option)).arg("--no-penalty").start();
+    assert_eq!(ask_quoted_canary(&daemon, b"joe", "imap"), counted_reply("OK"), "{}", daemon.log());
+    assert!(no(&ask_quoted_canary(&daemon, b"nobody", "imap")));
+    // The check itself finds a copy where one is: the test process holds the canary.
+    assert!(!memory_hits(std::process::id(), QUOTED_CANARY_CORE).is_empty());
+    assert_memory_clean(&daemon, "rimap");
+}
+
+/// sql (SQLite): the stored hash is fetched and checked here; the password never leaves.
+#[test]
+fn no_copy_in_memory_after_sql() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("mail.db");
+    let script = format!(
+        "CREATE TABLE mailbox (username TEXT, password TEXT); INSERT INTO mailbox VALUES ('joe', '{}');",
+        mkpasswd_sha512(QUOTED_CANARY)
+    );
+    let sqlite3 = saslauthd_tests::bins::require_program("sqlite3", "sqlite3");
+    assert!(std::process::Command::new(sqlite3).arg(&db).arg(script).status().unwrap().success());
+    let conf = dir.path().join("sql.conf");
+    let select = "SELECT password FROM mailbox WHERE username = '%u'";
+    std::fs::write(
+        &conf,
+        format!("sql_engine: sqlite\nsql_database: {}\nsql_select: {select}\n", db.display()),
+    )
+    .unwrap();
+    let daemon = Daemon::builder(Target::Ours).mech("sql", Some(&conf)).arg("--no-penalty").start();
+    assert_eq!(ask_quoted_canary(&daemon, b"joe", "smtp"), counted_reply("OK"), "{}", daemon.log());
+    assert!(no(&ask_quoted_canary(&daemon, b"nobody", "smtp")));
+    assert_memory_clean(&daemon, "sql");
+}
+
+/// ldap with slapd, `custom`: the stored value is read and compared here, so the password
+/// never leaves our zeroised buffers.
+#[test]
+fn no_copy_in_memory_after_ldap_custom() {
+    ldap_memory("custom");
+}
+
+/// ldap with slapd, search and bind: the password goes to the server in a bind request, and
+/// ldap3 copies it into its BER tree and its connection's write buffer, neither of which it
+/// zeroes or lets us reach (measured: three copies, two in freed memory and one in the pooled
+/// connection's live buffer until its next request). A known limit, in SECURITY.md; this test
+/// shows whether a new ldap3 (or a zeroing allocator) has closed it.
+#[test]
+#[ignore = "known limit: ldap3 leaves the bind request's bytes in its buffers (SECURITY.md)"]
+fn no_copy_in_memory_after_ldap_bind() {
+    ldap_memory("bind");
+}
+
+fn ldap_memory(method: &str) {
+    use saslauthd_tests::slapd::{ROOT_DN, ROOT_PW, SUFFIX};
+    let ldif = format!(
+        "dn: uid=joe,ou=people,{SUFFIX}\nobjectClass: inetOrgPerson\nuid: joe\ncn: joe\nsn: j\n\
+         userPassword: {{CRYPT}}{}\n\n",
+        mkpasswd_sha512(QUOTED_CANARY)
+    );
+    let slapd = saslauthd_tests::Slapd::start(&ldif);
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("saslauthd.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "ldap_servers: {}\nldap_search_base: ou=people,{SUFFIX}\nldap_filter: (uid=%u)\n\
+             ldap_auth_method: {method}\nldap_bind_dn: {ROOT_DN}\nldap_bind_pw: {ROOT_PW}\n",
+            slapd.uri()
+        ),
+    )
+    .unwrap();
+    let daemon = Daemon::builder(Target::Ours).mech("ldap", Some(&conf)).arg("--no-penalty").start();
+    assert_eq!(ask_quoted_canary(&daemon, b"joe", "smtp"), counted_reply("OK"), "{method}: {}", daemon.log());
+    assert!(no(&ask_quoted_canary(&daemon, b"nobody", "smtp")));
+    assert_memory_clean(&daemon, method);
 }

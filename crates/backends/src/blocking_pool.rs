@@ -3,6 +3,12 @@
 //! Tokio's own blocking pool is large (512 threads) and shared with file I/O; a semaphore in
 //! front of it gives the `-n` bound its Cyrus meaning ("this many requests checked at once")
 //! without a second thread pool. Waiting for a permit is async, so queued requests hold no thread.
+//!
+//! A thread cannot be cancelled: when the caller stops waiting (the chain's `--verify-timeout`),
+//! the job runs on to its end and keeps its permit until then, so `-n` stays a true bound on
+//! the threads in use, but the slot is not freed early either. What bounds a job is the job:
+//! the hash cost model (`hash::MAX_MILLIS`) for hashes, the server timeouts of ldap, sql and
+//! rimap, and for PAM only the modules themselves.
 
 use std::sync::Arc;
 use tokio::sync::Semaphore;

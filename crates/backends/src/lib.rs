@@ -10,6 +10,7 @@ pub mod expiring;
 pub mod hash;
 #[cfg(feature = "ldap")]
 pub mod ldap;
+pub mod log_safe;
 /// Without the `ldap` feature: the config and token expansion only.
 #[cfg(not(feature = "ldap"))]
 pub mod ldap {

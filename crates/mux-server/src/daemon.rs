@@ -17,10 +17,9 @@ use crate::config::{Config, ConfigError, SocketConfig};
 use crate::daemonize;
 use crate::inherited::{self, InheritError};
 use crate::policy::Policy;
-use crate::privileges::{DropError, Identity};
+use crate::privileges::{self, DropError, Identity};
 use crate::run_dir::{RunDir, RunDirError};
 use crate::{check, logging, metrics, scrape, server, signals};
-use backends::Mechanism;
 use backends::secret::{KeyError, Keyer};
 use sd_notify::NotifyState;
 use std::os::unix::net::UnixListener;
@@ -125,10 +124,8 @@ pub fn start(config: Config) -> Result<(), StartError> {
         Some((user, group)) => Some(Identity::look_up(user, group.as_deref()).map_err(StartError::User)?),
         None => None,
     };
-    if identity.is_some() && config.chain.contains(Mechanism::Pam) {
-        eprintln!(
-            "saslauthd: warning: without root, pam_unix can check only the daemon's own user's password"
-        );
+    for warning in privileges::check_mechanisms(identity.is_some(), &config.chain.links).map_err(StartError::User)? {
+        eprintln!("saslauthd: warning: {warning}");
     }
 
     // 1. Bind the sockets.

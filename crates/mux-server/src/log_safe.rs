@@ -1,43 +1,5 @@
-//! Client-supplied text made safe for log lines.
-//!
-//! User names arrive from any local process; a CR/LF or escape sequence in one must not forge a
-//! second `auth failure` line for fail2ban or rewrite a terminal. Control characters and invalid
-//! UTF-8 are escaped; everything else is shown as sent, so `[user=josé]` stays readable.
+//! Client-supplied text made safe for log lines: the one type, [`LogSafe`], lives in `backends`
+//! (whose mechanisms log logins too, and which cannot depend on this crate) and is re-exported
+//! here for the daemon's own lines.
 
-use std::fmt;
-
-/// Displays bytes with control characters and invalid UTF-8 escaped.
-pub struct LogSafe<'a>(pub &'a [u8]);
-
-impl fmt::Display for LogSafe<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for chunk in self.0.utf8_chunks() {
-            for c in chunk.valid().chars() {
-                match c {
-                    // Brackets would let a name close `[user=…]` and open a forged field.
-                    '[' => f.write_str("\\x5b")?,
-                    ']' => f.write_str("\\x5d")?,
-                    '\\' => f.write_str("\\\\")?,
-                    c if c.is_control() => write!(f, "{}", c.escape_default())?,
-                    c => write!(f, "{c}")?,
-                }
-            }
-            for b in chunk.invalid() {
-                write!(f, "\\x{b:02x}")?;
-            }
-        }
-        Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::LogSafe;
-
-    #[test]
-    fn escapes_what_could_forge_a_line() {
-        let shown = LogSafe(b"eve\r\nauth failure: [user=root]\x1b[2J\xff").to_string();
-        assert_eq!(shown, r"eve\r\nauth failure: \x5buser=root\x5d\u{1b}\x5b2J\xff");
-        assert_eq!(LogSafe("josé".as_bytes()).to_string(), "josé");
-    }
-}
+pub use backends::log_safe::LogSafe;

@@ -8,15 +8,8 @@ use argon2::{Algorithm, Argon2, Params, PasswordHash, Version};
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
-use super::crypt_cost::MAX_MEMORY_BYTES;
+use super::cost::{Cost, rate};
 use super::{Checked, HashError, Scheme};
-
-/// Most passes accepted: defaults are 2–4; with 1 GiB of memory each pass is about a second.
-const MAX_T_COST: u32 = 16;
-
-/// Most lanes accepted: without the crate's `parallel` feature lanes run one after another, so
-/// they add time (through per-lane overhead) without adding safety here.
-const MAX_P_COST: u32 = 64;
 
 /// Check `password` against an Argon2 PHC string.
 pub(super) fn verify(password: &[u8], stored: &str) -> Result<Checked, HashError> {
@@ -44,15 +37,7 @@ pub(super) fn verify(password: &[u8], stored: &str) -> Result<Checked, HashError
         return Err(malformed());
     };
 
-    if u64::from(params.m_cost()) * 1024 > MAX_MEMORY_BYTES {
-        return Err(HashError::too_costly(scheme, "memory bytes", MAX_MEMORY_BYTES));
-    }
-    if params.t_cost() > MAX_T_COST {
-        return Err(HashError::too_costly(scheme, "passes", MAX_T_COST.into()));
-    }
-    if params.p_cost() > MAX_P_COST {
-        return Err(HashError::too_costly(scheme, "lanes", MAX_P_COST.into()));
-    }
+    cost(&params).bound(scheme)?;
 
     let expected = expected.as_bytes();
     let mut computed = Zeroizing::new(vec![0u8; expected.len()]);
@@ -61,6 +46,19 @@ pub(super) fn verify(password: &[u8], stored: &str) -> Result<Checked, HashError
         .map_err(|_| malformed())?;
     let matched: bool = computed.as_slice().ct_eq(expected).into();
     Ok(Checked::new(matched, scheme))
+}
+
+/// Passes × memory: every pass fills all `m` KiB once, after the memory is allocated and first
+/// touched. Lanes split that memory rather than add
+/// to it, and without the crate's `parallel` feature they run one after another, so they add
+/// no term of their own (and `m ≥ 8·p` makes many lanes cost memory anyway).
+fn cost(params: &Params) -> Cost {
+    let bytes = u64::from(params.m_cost()) * 1024;
+    Cost::new(bytes, rate::ARGON2_ALLOC_BYTE, bytes).then(Cost::new(
+        bytes.saturating_mul(params.t_cost().into()),
+        rate::ARGON2_BYTE,
+        bytes,
+    ))
 }
 
 #[cfg(test)]
@@ -85,10 +83,13 @@ mod tests {
 
     #[test]
     fn absurd_costs_are_refused() {
-        let big_m = ARGON2ID.replace("m=19456", "m=4194304");
-        assert!(matches!(verify(PASSWORD, &big_m), Err(HashError::Unsupported(_))));
-        let big_t = ARGON2ID.replace("t=2", "t=4000");
-        assert!(matches!(verify(PASSWORD, &big_t), Err(HashError::Unsupported(_))));
+        let too_costly = |stored: &str| matches!(verify(PASSWORD, stored), Err(HashError::TooCostly { .. }));
+        assert!(too_costly(&ARGON2ID.replace("m=19456", "m=4194304")), "4 GiB");
+        assert!(too_costly(&ARGON2ID.replace("t=2", "t=4000")), "4000 passes");
+        // Each alone is fine; passes × memory is what costs: 8 passes over 512 MiB.
+        assert!(too_costly(&ARGON2ID.replace("m=19456,t=2", "m=524288,t=8")), "passes × memory");
+        assert!(cost(&Params::new(524288, 1, 1, None).unwrap()).bound(Scheme::Argon2id).is_ok());
+        assert!(cost(&Params::new(19456, 40, 4, None).unwrap()).bound(Scheme::Argon2id).is_ok());
     }
 
     #[test]
@@ -102,6 +103,21 @@ mod tests {
             "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHQxNmJ5dGVzIQ$xY7I!",
         ] {
             assert!(matches!(verify(PASSWORD, stored), Err(HashError::Malformed { .. })), "{stored}");
+        }
+    }
+
+    /// Prints the model beside real timings: `cargo test -p backends --lib argon::tests::calibrate
+    /// -- --ignored --nocapture` (compare with crypt_cost's, run in the same breath).
+    #[test]
+    #[ignore = "a measurement, not a test"]
+    fn calibrate() {
+        for (m, t) in [(19456, 2), (65536, 3), (262144, 1)] {
+            let stored = ARGON2ID.replace("m=19456,t=2", &format!("m={m},t={t}"));
+            let start = std::time::Instant::now();
+            let _ = verify(PASSWORD, &stored);
+            let took = start.elapsed().as_millis();
+            let model = cost(&Params::new(m, t, 1, None).unwrap()).millis();
+            println!("argon2id m={m:6} t={t}  model {model:6} ms  measured {took:6} ms");
         }
     }
 }

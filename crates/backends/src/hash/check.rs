@@ -12,6 +12,7 @@
 //!   is warned about on every check: it refuses a login that may be right, so each one counts.
 //! * neither line ever holds the stored value or the password.
 
+use crate::log_safe::LogSafe;
 use subtle::{Choice, ConditionallySelectable};
 
 use super::{Checked, HashError, Scheme, verify_password, verify_plain};
@@ -68,7 +69,7 @@ pub fn check_stored(stored: &[u8], password: &[u8], form: Form, origin: Origin<'
             if matched { Verdict::Match(scheme) } else { Verdict::Mismatch(scheme) }
         }
         Err(reason) => {
-            let (mechanism, user) = (origin.mechanism, origin.user.escape_debug());
+            let (mechanism, user) = (origin.mechanism, LogSafe(origin.user.as_bytes()));
             tracing::warn!(%user, "unusable hash in {mechanism}: {reason}");
             Verdict::Unusable
         }
@@ -139,7 +140,7 @@ const _: () = assert!((Scheme::Ssha512 as u32) < u64::BITS);
 /// Warn about `scheme` the first time this process meets it; a debug line after that.
 fn note_weak(scheme: Scheme, origin: Origin<'_>) {
     let bit = 1u64 << (scheme as u32);
-    let (mechanism, user) = (origin.mechanism, origin.user.escape_debug());
+    let (mechanism, user) = (origin.mechanism, LogSafe(origin.user.as_bytes()));
     if WARNED.fetch_or(bit, Ordering::Relaxed) & bit == 0 {
         tracing::warn!(
             %user,

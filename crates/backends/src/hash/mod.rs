@@ -21,6 +21,7 @@ mod apr1;
 mod argon;
 mod braced;
 mod check;
+mod cost;
 mod crypt;
 mod crypt_cost;
 mod digest;
@@ -36,6 +37,8 @@ pub use check::{Form, Origin, Verdict, check_candidates, check_stored};
 /// sha512-crypt string with `rounds=` and a 16-char salt) stays far below; anything bigger is
 /// refused before it reaches a parser or libxcrypt.
 pub const MAX_STORED_LEN: usize = 1024;
+
+pub use cost::{MAX_MEMORY_BYTES, MAX_MILLIS};
 
 /// The 64 characters of crypt(3)'s base-64 alphabet, in order: shared by the crypt(3) format
 /// check, the cost parser and `$apr1$`, so it lives above them.
@@ -199,23 +202,31 @@ pub enum HashError {
         /// Scheme name.
         scheme: &'static str,
     },
-    /// The scheme is not supported by this build or by the system's libxcrypt, or its cost
-    /// parameters are beyond what this daemon agrees to compute.
+    /// The scheme is not supported by this build or by the system's libxcrypt.
     #[error("unsupported hash scheme {0:?}")]
     Unsupported(String),
+    /// The hash's own cost parameters ask for more than [`MAX_MILLIS`] of CPU or
+    /// [`MAX_MEMORY_BYTES`] of memory (estimated by the `cost` model): refused unhashed, so
+    /// that one stored value cannot pin a pool thread or allocate gigabytes on every attempt.
+    #[error(
+        "{scheme} hash too costly to compute: about {millis} ms and {mebibytes} MiB (bounds {} ms, {} MiB)",
+        MAX_MILLIS,
+        MAX_MEMORY_BYTES >> 20
+    )]
+    TooCostly {
+        /// Scheme name.
+        scheme: &'static str,
+        /// Estimated CPU time on the project machine, milliseconds.
+        millis: u64,
+        /// Peak memory, MiB.
+        mebibytes: u64,
+    },
 }
 
 impl HashError {
     /// A malformed hash of `scheme`.
     fn malformed(scheme: Scheme) -> Self {
         HashError::Malformed { scheme: scheme.name() }
-    }
-
-    /// A hash whose cost parameter exceeds our bound: refused rather than computed, so that one
-    /// stored value (LDAP users can often write their own `userPassword`) cannot pin a CPU or
-    /// allocate gigabytes on every login attempt.
-    fn too_costly(scheme: Scheme, what: &str, limit: u64) -> Self {
-        HashError::Unsupported(format!("{} with {what} above {limit}", scheme.name()))
     }
 }
 

@@ -16,6 +16,7 @@ pub mod tokens;
 use crate::conf_file::ConfFile;
 use crate::hash::memo::MatchMemo;
 use crate::hash::{self, Form, Origin};
+use crate::log_safe::LogSafe;
 use crate::{
     BlockingPool, Credentials, MechanismError, MechanismOptions, Outcome, Reject, Verifier, VerifyFuture,
 };
@@ -99,7 +100,11 @@ impl Ldap {
             match self.attempt(creds, password).await {
                 Ok(Ok(())) => return Outcome::Ok,
                 Ok(Err(why)) => {
-                    tracing::debug!("Authentication failed for {}: {why}", creds.login);
+                    tracing::debug!(
+                        "Authentication failed for {}: {}",
+                        LogSafe(creds.login.as_bytes()),
+                        LogSafe(why.as_bytes())
+                    );
                     return Outcome::No(Reject::Bare);
                 }
                 Err(Failure::Unavailable(why)) => return Outcome::Unavailable(why),
@@ -408,7 +413,10 @@ impl Verifier for Ldap {
                 return Outcome::No(Reject::Bare);
             }
             let Ok(password) = std::str::from_utf8(&creds.password) else {
-                tracing::debug!("Authentication failed for {}: password is not UTF-8", creds.login);
+                tracing::debug!(
+                    "Authentication failed for {}: password is not UTF-8",
+                    LogSafe(creds.login.as_bytes())
+                );
                 return Outcome::No(Reject::Bare);
             };
             self.check(creds, password).await

@@ -8,6 +8,7 @@ use super::ffi::{
     PAM_BUF_ERR, PAM_CONV_ERR, PAM_ERROR_MSG, PAM_MAX_NUM_MSG, PAM_PROMPT_ECHO_OFF, PAM_PROMPT_ECHO_ON,
     PAM_SUCCESS, PAM_TEXT_INFO, PAM_USER_PROMPT, PamHandle, PamMessage, PamResponse, pam_get_item,
 };
+use crate::log_safe::LogSafe;
 use libc::{c_char, c_int, c_uint, c_void};
 use std::cell::Cell;
 use std::ffi::CStr;
@@ -160,9 +161,9 @@ fn log_module_message(style: c_int, text: *const c_char) {
         return;
     }
     // SAFETY: a module's NUL-terminated message, valid for this call.
-    let text = unsafe { CStr::from_ptr(text) }.to_string_lossy();
+    let text = unsafe { CStr::from_ptr(text) }.to_bytes();
     let kind = if style == PAM_ERROR_MSG { "error" } else { "info" };
-    tracing::debug!(kind, message = %text, "PAM module message");
+    tracing::debug!(kind, message = %LogSafe(text), "PAM module message");
 }
 
 /// Wipe and free every answer made so far, then the array (a failed conversation keeps nothing).

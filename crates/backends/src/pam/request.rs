@@ -1,6 +1,7 @@
 //! Turning a request's fields into the C strings one PAM transaction needs, refusing what PAM
 //! cannot be given safely.
 
+use crate::log_safe::LogSafe;
 use crate::{Credentials, Outcome, Reject};
 use std::ffi::{CStr, CString};
 use std::os::unix::ffi::OsStrExt;
@@ -38,11 +39,11 @@ impl Request {
         // password ("secret\0junk" would pass as "secret"). Such input can only be wrong; refuse it
         // like a failed authentication without running any module.
         let Ok(login) = CString::new(creds.login.as_bytes()) else {
-            tracing::info!(service = ?creds.service, "pam: login contains a NUL byte, refused");
+            tracing::info!(service = %LogSafe(creds.service.as_bytes()), "pam: login contains a NUL byte, refused");
             return Err(Outcome::No(Reject::PamAuth));
         };
         if creds.password.contains(&0) {
-            tracing::info!(login = ?creds.login, service = ?creds.service, "pam: password contains a NUL byte, refused");
+            tracing::info!(login = %LogSafe(creds.login.as_bytes()), service = %LogSafe(creds.service.as_bytes()), "pam: password contains a NUL byte, refused");
             return Err(Outcome::No(Reject::PamAuth));
         }
         // Exact capacity, so the push cannot reallocate and leave an unzeroed copy behind.
@@ -54,7 +55,7 @@ impl Request {
             Err(_) => {
                 // Dropping it would let a client dodge host rules (pam_access); truncating is C's
                 // accident. Neither is right for a NUL that no real address contains.
-                tracing::warn!(login = ?creds.login, "pam: client address contains a NUL byte, refused");
+                tracing::warn!(login = %LogSafe(creds.login.as_bytes()), "pam: client address contains a NUL byte, refused");
                 return Err(Outcome::No(Reject::PamStart));
             }
         };
@@ -82,7 +83,7 @@ pub(super) fn pam_service(service: &str) -> Result<CString, Outcome> {
     match CString::new(service) {
         Ok(name) if !suspicious => Ok(name),
         _ => {
-            tracing::warn!(service = ?service, "pam: refusing a service name that is not a plain file name");
+            tracing::warn!(service = %LogSafe(service.as_bytes()), "pam: refusing a service name that is not a plain file name");
             Err(Outcome::No(Reject::PamStart))
         }
     }

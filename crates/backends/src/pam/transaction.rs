@@ -6,6 +6,7 @@ use super::ffi::{
     pam_authenticate, pam_end, pam_set_item, pam_start, pam_start_confdir, pam_strerror,
 };
 use super::request::Request;
+use crate::log_safe::LogSafe;
 use crate::{Outcome, Reject};
 use libc::c_int;
 use std::ffi::{CStr, c_void};
@@ -109,7 +110,7 @@ pub(super) fn authenticate(request: &Request) -> Verdict {
     let mut handle = match Handle::start(request, &conv) {
         Ok(handle) => handle,
         Err(rc) => {
-            tracing::warn!(service = ?request.service, error = %describe(ptr::null_mut(), rc), "pam_start failed");
+            tracing::warn!(service = %LogSafe(request.service.as_bytes()), error = %describe(ptr::null_mut(), rc), "pam_start failed");
             return Verdict::new(Outcome::No(Reject::PamStart), 0);
         }
     };
@@ -131,13 +132,13 @@ pub(super) fn authenticate(request: &Request) -> Verdict {
     // SAFETY: live handle.
     let rc = handle.note(unsafe { pam_authenticate(handle.raw, PAM_SILENT) });
     if rc != PAM_SUCCESS {
-        tracing::debug!(service = ?request.service, login = ?request.login, error = %handle.describe(rc), "pam_authenticate refused");
+        tracing::debug!(service = %LogSafe(request.service.as_bytes()), login = %LogSafe(request.login.as_bytes()), error = %handle.describe(rc), "pam_authenticate refused");
         return Verdict::new(Outcome::No(Reject::PamAuth), data.fail_delay_usec());
     }
     // SAFETY: live handle.
     let rc = handle.note(unsafe { pam_acct_mgmt(handle.raw, PAM_SILENT) });
     if rc != PAM_SUCCESS {
-        tracing::debug!(service = ?request.service, login = ?request.login, error = %handle.describe(rc), "pam_acct_mgmt refused");
+        tracing::debug!(service = %LogSafe(request.service.as_bytes()), login = %LogSafe(request.login.as_bytes()), error = %handle.describe(rc), "pam_acct_mgmt refused");
         return Verdict::new(Outcome::No(Reject::PamAcct), data.fail_delay_usec());
     }
     Verdict::new(Outcome::Ok, 0)

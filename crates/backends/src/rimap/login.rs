@@ -5,12 +5,15 @@
 //! atom, a quoted string (with `"` and `\` escaped) or a literal for each value, and CR, LF and
 //! NUL are refused before anything is encoded: IMAP cannot carry NUL at all, and a password with
 //! a line break is never one a person typed.
+//!
+//! imap-codec decides the form of each value (its `AString` rules); the bytes are written here,
+//! by hand, because imap-codec's encoder accumulates into a private `Vec` that grows by
+//! reallocation and escapes quoted strings into temporary `String`s, and frees both unzeroed,
+//! leaving escaped copies of the password in the heap. Here every piece is one zeroised buffer
+//! sized up front, so it never reallocates. The tests parse the result with imap-codec's own
+//! decoder, so the two cannot drift apart.
 
-use imap_codec::CommandCodec;
-use imap_codec::encode::{Encoder, Fragment};
-use imap_codec::imap_types::command::{Command, CommandBody};
-use imap_codec::imap_types::core::{AString, IString, LiteralMode};
-use imap_codec::imap_types::secret::Secret;
+use imap_codec::imap_types::core::{AString, IString, Tag};
 use zeroize::Zeroizing;
 
 /// RFC 7888: with `LITERAL-` a non-synchronizing literal may hold at most this many bytes.
@@ -65,6 +68,20 @@ pub fn check(login: &[u8], password: &[u8]) -> Result<(), Unsendable> {
     }
 }
 
+/// How one value goes on the wire (RFC 3501 `astring`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Form {
+    /// As it is.
+    Atom,
+    /// In `"…"`, with `"` and `\` escaped.
+    Quoted,
+    /// `{n}` (synchronizing) or `{n+}`, CRLF, then the bytes.
+    Literal {
+        /// Whether to wait for the server's `+` before the bytes.
+        sync: bool,
+    },
+}
+
 /// `<tag> LOGIN <login> <password>\r\n` as pieces to write in order.
 pub fn encode(
     tag: &str,
@@ -73,48 +90,97 @@ pub fn encode(
     literals: Literals,
 ) -> Result<Vec<Piece>, Unsendable> {
     check(login, password)?;
-    let username = astring(login, literals).ok_or(Unsendable::Login)?;
-    let password = astring(password, literals).ok_or(Unsendable::Password)?;
+    let login_form = form(login, literals).ok_or(Unsendable::Login)?;
+    let password_form = form(password, literals).ok_or(Unsendable::Password)?;
     // An invalid tag would be a programming error here (tags are ours), not a request's fault;
     // it shows as a refusal rather than a panic.
-    let command = Command::new(tag, CommandBody::Login { username, password: Secret::new(password) })
-        .map_err(|_| Unsendable::Login)?;
-    let mut pieces = Vec::new();
-    let mut wait = false;
-    for fragment in CommandCodec::default().encode(&command) {
-        match fragment {
-            Fragment::Line { data } => {
-                pieces.push(Piece { bytes: Zeroizing::new(data), after_continuation: wait });
-                wait = false;
+    Tag::try_from(tag).map_err(|_| Unsendable::Login)?;
+
+    // Room for the longest line any piece can be: everything doubled by escaping, plus the
+    // literal announcements. No piece ever outgrows it, so none reallocates.
+    let capacity = tag.len()
+        + " LOGIN ".len()
+        + 2 * (login.len() + password.len())
+        + 2 * "{18446744073709551615+}\r\n".len()
+        + 4;
+    let mut pieces = Pieces { done: Vec::new(), line: new_piece(capacity), capacity };
+    pieces.line.extend_from_slice(tag.as_bytes());
+    pieces.line.extend_from_slice(b" LOGIN ");
+    pieces.value(login, login_form);
+    pieces.line.push(b' ');
+    pieces.value(password, password_form);
+    pieces.line.extend_from_slice(b"\r\n");
+    Ok(pieces.finish())
+}
+
+/// The pieces written so far and the line being built.
+struct Pieces {
+    done: Vec<Piece>,
+    line: Zeroizing<Vec<u8>>,
+    capacity: usize,
+}
+
+impl Pieces {
+    /// Append `value` in `form` to the line (a literal ends the line and becomes a piece).
+    fn value(&mut self, value: &[u8], form: Form) {
+        match form {
+            Form::Atom => self.line.extend_from_slice(value),
+            Form::Quoted => {
+                self.line.push(b'"');
+                for &b in value {
+                    if matches!(b, b'"' | b'\\') {
+                        self.line.push(b'\\');
+                    }
+                    self.line.push(b);
+                }
+                self.line.push(b'"');
             }
-            Fragment::Literal { data, mode } => {
-                let sync = mode == LiteralMode::Sync;
-                pieces.push(Piece { bytes: Zeroizing::new(data), after_continuation: sync });
+            Form::Literal { sync } => {
+                let announce = format!("{{{}{}}}\r\n", value.len(), if sync { "" } else { "+" });
+                self.line.extend_from_slice(announce.as_bytes());
+                let line = std::mem::replace(&mut self.line, new_piece(self.capacity));
+                self.done.push(Piece { bytes: line, after_continuation: false });
+                let mut data = new_piece(value.len());
+                data.extend_from_slice(value);
+                self.done.push(Piece { bytes: data, after_continuation: sync });
             }
         }
     }
-    Ok(pieces)
+
+    fn finish(mut self) -> Vec<Piece> {
+        let line = std::mem::take(&mut self.line);
+        self.done.push(Piece { bytes: line, after_continuation: false });
+        self.done
+    }
 }
 
-fn astring(value: &[u8], literals: Literals) -> Option<AString<'_>> {
-    match AString::try_from(value).ok()? {
-        AString::String(IString::Literal(lit)) => {
+/// An empty zeroised buffer that can hold `capacity` bytes without reallocating.
+fn new_piece(capacity: usize) -> Zeroizing<Vec<u8>> {
+    Zeroizing::new(Vec::with_capacity(capacity))
+}
+
+/// The form imap-codec's rules give `value` (it borrows, copying nothing); `None` if IMAP
+/// cannot carry it at all.
+fn form(value: &[u8], literals: Literals) -> Option<Form> {
+    Some(match AString::try_from(value).ok()? {
+        AString::Atom(_) => Form::Atom,
+        AString::String(IString::Quoted(_)) => Form::Quoted,
+        AString::String(IString::Literal(_)) => {
             let non_sync = match literals {
                 Literals::Sync => false,
                 Literals::Plus => true,
                 Literals::Minus => value.len() <= LITERAL_MINUS_MAX,
             };
-            let lit = if non_sync { lit.into_non_sync() } else { lit };
-            Some(AString::String(IString::Literal(lit)))
+            Form::Literal { sync: !non_sync }
         }
-        other => Some(other),
-    }
+    })
 }
 
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
+    use imap_codec::CommandCodec;
     use imap_codec::decode::Decoder;
     use imap_codec::imap_types::command::CommandBody;
     use proptest::prelude::*;

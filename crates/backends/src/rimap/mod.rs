@@ -12,6 +12,7 @@ pub mod session;
 pub mod target;
 pub mod tls;
 
+use crate::log_safe::LogSafe;
 use crate::{Credentials, MechanismError, MechanismOptions, Outcome, Reject, Verifier, VerifyFuture};
 use session::Verdict;
 use target::Target;
@@ -49,7 +50,7 @@ impl Verifier for Rimap {
         Box::pin(async move {
             let login = creds.login.as_bytes();
             if let Err(why) = login::check(login, &creds.password) {
-                tracing::info!(login = %creds.login.escape_debug(), "rimap: not sent to the server: {why}");
+                tracing::info!(login = %LogSafe(login), "rimap: not sent to the server: {why}");
                 return Outcome::No(Reject::RemoteRejected);
             }
             match session::authenticate(&self.target, self.tls.as_ref(), login, &creds.password).await {

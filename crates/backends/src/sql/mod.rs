@@ -14,6 +14,7 @@ pub mod query;
 use crate::conf_file::ConfFile;
 use crate::hash::memo::MatchMemo;
 use crate::hash::{self, Form, Origin, Verdict};
+use crate::log_safe::LogSafe;
 use crate::{
     BlockingPool, Credentials, MechanismError, MechanismOptions, Outcome, Reject, Verifier, VerifyFuture,
 };
@@ -113,7 +114,7 @@ impl Sql {
                 Ok(Err(e)) => last_error = format!("{}: {e}", server.label),
                 Err(_) => last_error = format!("{}: no answer within {:?}", server.label, c.timeout),
             }
-            tracing::warn!(server = %server.label, "sql lookup failed: {last_error}");
+            tracing::warn!(server = %server.label, "sql lookup failed: {}", LogSafe(last_error.as_bytes()));
             server.mark(Some(Instant::now() + c.retry_interval));
         }
         Err(last_error)
@@ -131,7 +132,7 @@ impl Verifier for Sql {
                 Ok(Found::One(stored)) => stored,
                 Ok(Found::Nothing) => return Outcome::No(Reject::InvalidUsername),
                 Ok(other) => {
-                    tracing::warn!(user = %creds.login.escape_debug(), "sql_select gave {other:?} instead of one row with a text value");
+                    tracing::warn!(user = %LogSafe(creds.login.as_bytes()), "sql_select gave {other:?} instead of one row with a text value");
                     return Outcome::No(Reject::IncorrectPassword);
                 }
                 Err(e) => return Outcome::Unavailable(e),
