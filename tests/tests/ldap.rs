@@ -353,6 +353,63 @@ fn untrusted_or_misnamed_certificate_is_tempfail_without_plaintext() {
     assert!(slapd.log().contains("STARTTLS"), "{}", slapd.log());
 }
 
+both_targets!(
+    /// A server certificate that is itself the trust anchor (self-signed, `CA:TRUE`, as `openssl
+    /// req -x509` makes it) named in `ldap_tls_cacert_file`: Cyrus's libldap accepts it, and so
+    /// do we, over ldaps and StartTLS.
+    self_signed_ca_as_server_certificate_is_trusted,
+    |target| {
+    let names = saslauthd_tests::pki::localhost_names();
+    let pki = Pki::self_signed_ca(&names.iter().map(String::as_str).collect::<Vec<_>>());
+    let slapd = tls_slapd(&pki);
+    let ca = format!("ldap_tls_cacert_file: {}\n", pki.ca_file.display());
+    let cases = [
+        ("ldaps", tls_conf(&slapd.ldaps_uri("localhost"), &ca)),
+        ("StartTLS", tls_conf(&slapd.uri_for("localhost"), &format!("{ca}ldap_start_tls: yes\n"))),
+    ];
+    for (what, setup) in &cases {
+        let d = daemon(target, setup);
+        assert_eq!(text(&d, "alice", ALICE_PW), "OK", "{what}: {}", d.log());
+        assert_eq!(text(&d, "alice", "wrong"), "NO", "{what}");
+    }
+    let plaintext = slapd.plaintext_operations();
+    assert!(plaintext.is_empty(), "operations outside TLS:\n{}", plaintext.join("\n"));
+});
+
+/// Only that very certificate is trusted that way: another self-signed CA, the right one for
+/// another name, or an expired one are refused (tempfail, nothing sent outside TLS).
+#[test]
+fn self_signed_ca_is_trusted_for_nothing_else() {
+    let pki = Pki::self_signed_ca(&["localhost"]);
+    let other = Pki::self_signed_ca(&["localhost"]);
+    let expired = Pki::self_signed_ca_expired(&["localhost"]);
+    let slapd = tls_slapd(&pki);
+    let old_slapd = tls_slapd(&expired);
+    let ca = |p: &Pki| format!("ldap_tls_cacert_file: {}\n", p.ca_file.display());
+    let start_tls = "ldap_start_tls: yes\n";
+    let cases = [
+        ("ldaps, another self-signed CA", tls_conf(&slapd.ldaps_uri("localhost"), &ca(&other))),
+        (
+            "StartTLS, another self-signed CA",
+            tls_conf(&slapd.uri_for("localhost"), &(ca(&other) + start_tls)),
+        ),
+        ("ldaps to the address", tls_conf(&slapd.ldaps_uri("127.0.0.1"), &ca(&pki))),
+        ("StartTLS to the address", tls_conf(&slapd.uri_for("127.0.0.1"), &(ca(&pki) + start_tls))),
+        ("ldaps, expired", tls_conf(&old_slapd.ldaps_uri("localhost"), &ca(&expired))),
+        ("StartTLS, expired", tls_conf(&old_slapd.uri_for("localhost"), &(ca(&expired) + start_tls))),
+    ];
+    for (what, setup) in &cases {
+        let d = daemon(Target::Ours, setup);
+        assert_eq!(auth(&d, "alice", ALICE_PW), RawReply::ClosedWithoutReply, "{what}: {}", d.log());
+        assert!(d.log().contains("TLS handshake failed: invalid peer certificate"), "{what}: {}", d.log());
+    }
+    for server in [&slapd, &old_slapd] {
+        assert_eq!(binds(server, "uid=alice,"), 0, "a bind reached slapd:\n{}", server.log());
+        let plaintext = server.plaintext_operations();
+        assert!(plaintext.is_empty(), "operations outside TLS:\n{}", plaintext.join("\n"));
+    }
+}
+
 /// An OpenLDAP `{SCHEME}` value made by `slappasswd`.
 fn slappasswd(args: &[&str], password: &str) -> String {
     let out = Command::new(require_program("slappasswd", "slapd"))

@@ -32,6 +32,8 @@ pub mod rimap {
 pub mod shadow;
 #[cfg(feature = "sql")]
 pub mod sql;
+#[cfg(feature = "tls")]
+pub mod tls_trust;
 /// Without the `sql` feature: the config and the `sql_select` rewriting only.
 #[cfg(not(feature = "sql"))]
 pub mod sql {
