@@ -14,6 +14,7 @@ pub mod ldap;
 #[cfg(not(feature = "ldap"))]
 pub mod ldap {
     pub mod config;
+    pub mod syntax;
     pub mod tokens;
 }
 pub mod mechanism;
