@@ -194,6 +194,10 @@ def ldap_expand_seeds():
     seed("dn-uid", 1, b"uid=%U,ou=%d,dc=%2,dc=%1", b' #a+b,c=d;<>"@x.org ')
     seed("dn-user-dn", 3, b"cn=%s,%D", b"joe", dn=b"uid=joe,dc=example,dc=org")
     seed("tokens", 0, b"%u|%U|%d|%r|%R|%s|%%|%x|%1|%2|%3|%4|100%", b"alice@mail.example.org", realm=b"realm.test")
+    # Accepted by the start-up check: these must parse for every request.
+    seed("checked-substring", 0, b"(|(uid=*%u)(mail=%U@%d*))", b"", realm=b"")
+    seed("checked-dn-v2", 1, b'cn="%u, x" ; OID.2.5.4.3 = #0a0b + dc=%1', b"a,b@c.d")
+    seed("checked-group-base", 3, b"ou=groups,%D", b"joe", dn=b"uid=joe,dc=example,dc=org")
 
 
 def imap_login_seeds():

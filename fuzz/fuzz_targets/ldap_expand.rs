@@ -9,9 +9,13 @@
 //! - the user's characters cannot change a template's structure: when the template with every
 //!   request value replaced by `x`s is a valid filter, the real expansion parses to a filter of
 //!   the same shape (ldap3's parser) when every token sits in an assertion value, and a DN splits
-//!   into the same attribute-value pairs.
+//!   into the same attribute-value pairs;
+//! - whatever the start-up check (`backends::ldap::syntax`) accepts never fails at request time:
+//!   an accepted filter template expands to a filter ldap3 parses, an accepted DN template to a
+//!   valid DN (given a valid, non-empty user DN), for any login, service and realm.
 #![no_main]
 
+use backends::ldap::syntax::{check_dn, check_dn_template, check_filter_template};
 use backends::ldap::tokens::{Target, Values, expand};
 use ldap3::asn1::{ASNTag, PL, StructureTag};
 use libfuzzer_sys::fuzz_target;
@@ -222,5 +226,20 @@ fuzz_target!(|data: &[u8]| {
             assert_eq!(dn_shape(&whole), dn_shape(&reference), "{reference:?} vs {whole:?}");
         }
         Target::Dn => {}
+    }
+
+    let known = user_dn.is_some();
+    match target {
+        Target::Filter if check_filter_template(template, known).is_ok() => {
+            assert!(ldap3::parse_filter(&whole).is_ok(), "accepted {template:?} expands to {whole:?}");
+        }
+        // A user DN comes from the server: a valid DN, never the empty one (no user's entry).
+        Target::Dn
+            if check_dn_template(template, known).is_ok()
+                && user_dn.is_none_or(|d| !d.is_empty() && check_dn(d).is_ok()) =>
+        {
+            assert_eq!(check_dn(&whole), Ok(()), "accepted {template:?} expands to {whole:?}");
+        }
+        _ => {}
     }
 });

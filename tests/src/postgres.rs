@@ -31,6 +31,7 @@ pub struct Postgres {
     bin: PathBuf,
     port: u16,
     owner: Option<(Uid, Gid)>,
+    tls: bool,
     child: Option<Child>,
 }
 
@@ -43,7 +44,7 @@ impl Postgres {
         if let Some((uid, gid)) = owner {
             chown(dir.path(), Some(uid.as_raw()), Some(gid.as_raw())).expect("chown the temp dir");
         }
-        let mut pg = Postgres { dir, bin, port: crate::free_port(), owner, child: None };
+        let mut pg = Postgres { dir, bin, port: crate::free_port(), owner, tls: false, child: None };
         let out = pg
             .command("initdb")
             .arg("-D")
@@ -67,6 +68,24 @@ impl Postgres {
             ),
         );
         pg
+    }
+
+    /// Restart serving TLS on the TCP port with this PEM certificate (chain) and key.
+    pub fn with_tls(mut self, cert_pem: &str, key_pem: &str) -> Postgres {
+        use std::os::unix::fs::PermissionsExt;
+        for (name, pem) in [("server.crt", cert_pem), ("server.key", key_pem)] {
+            let path = self.dir.path().join(name);
+            std::fs::write(&path, pem).expect("write the TLS files");
+            // PostgreSQL refuses a key others may read.
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+            if let Some((uid, gid)) = self.owner {
+                chown(&path, Some(uid.as_raw()), Some(gid.as_raw())).expect("chown the TLS files");
+            }
+        }
+        self.stop();
+        self.tls = true;
+        self.resume();
+        self
     }
 
     /// The TCP port on 127.0.0.1.
@@ -115,6 +134,19 @@ impl Postgres {
             // Throwaway data: no fsync; small buffers, a few connections, logs to stderr only.
             .args(["-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "full_page_writes=off"])
             .args(["-c", "shared_buffers=16MB", "-c", "max_connections=50", "-c", "logging_collector=off"])
+            .args(if self.tls {
+                let dir = self.dir.path().display();
+                vec![
+                    "-c".to_owned(),
+                    "ssl=on".to_owned(),
+                    "-c".to_owned(),
+                    format!("ssl_cert_file={dir}/server.crt"),
+                    "-c".to_owned(),
+                    format!("ssl_key_file={dir}/server.key"),
+                ]
+            } else {
+                Vec::new()
+            })
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)

@@ -1,7 +1,8 @@
 //! A private OpenLDAP `slapd` for the ldap tests: a cn=config-free slapd.conf, an mdb database
 //! loaded with `slapadd`, listening on loopback ports in a temp dir (plain `ldap://`, which also
-//! offers StartTLS, and `ldaps://` when given a certificate); stoppable and restartable on the
-//! same ports (failover and tempfail tests).
+//! offers StartTLS, and `ldaps://` when given a certificate) and, if asked, on an `ldapi://`
+//! socket in the temp dir; stoppable and restartable on the same ports (failover and tempfail
+//! tests).
 
 use crate::free_port;
 use std::collections::HashSet;
@@ -29,6 +30,7 @@ pub struct Slapd {
     dir: TempDir,
     port: u16,
     tls_port: Option<u16>,
+    ldapi: bool,
     stats: bool,
     child: Option<Child>,
 }
@@ -39,10 +41,17 @@ pub struct Slapd {
 pub struct SlapdBuilder {
     ldif: String,
     tls: Option<(String, String)>,
+    ldapi: bool,
     stats: bool,
 }
 
 impl SlapdBuilder {
+    /// Listen on an `ldapi://` socket in the temp dir too ([`Slapd::ldapi_uri`]).
+    pub fn ldapi(mut self) -> Self {
+        self.ldapi = true;
+        self
+    }
+
     /// Serve TLS (`ldaps://` and StartTLS) with this PEM certificate chain and key.
     pub fn tls(mut self, cert_pem: &str, key_pem: &str) -> Self {
         self.tls = Some((cert_pem.to_owned(), key_pem.to_owned()));
@@ -101,7 +110,8 @@ impl SlapdBuilder {
             .unwrap();
         assert!(out.status.success(), "slapadd: {}", String::from_utf8_lossy(&out.stderr));
         let tls_port = self.tls.is_some().then(free_port);
-        let mut slapd = Slapd { dir, port: free_port(), tls_port, stats: self.stats, child: None };
+        let mut slapd =
+            Slapd { dir, port: free_port(), tls_port, ldapi: self.ldapi, stats: self.stats, child: None };
         slapd.resume();
         slapd
     }
@@ -115,7 +125,7 @@ impl Slapd {
 
     /// A slapd loading `ldif`, configured further before `start`.
     pub fn builder(ldif: &str) -> SlapdBuilder {
-        SlapdBuilder { ldif: ldif.to_owned(), tls: None, stats: false }
+        SlapdBuilder { ldif: ldif.to_owned(), tls: None, ldapi: false, stats: false }
     }
 
     /// `ldap://127.0.0.1:PORT/`.
@@ -132,6 +142,28 @@ impl Slapd {
     pub fn ldaps_uri(&self, host: &str) -> String {
         let port = self.tls_port.expect("this slapd has no TLS: use SlapdBuilder::tls");
         format!("ldaps://{host}:{port}/")
+    }
+
+    /// The socket file of `ldapi://` (see [`SlapdBuilder::ldapi`]).
+    pub fn ldapi_path(&self) -> PathBuf {
+        assert!(self.ldapi, "this slapd has no ldapi socket: use SlapdBuilder::ldapi");
+        self.dir.path().join("ldapi")
+    }
+
+    /// `ldapi://%2Ftmp%2F…%2Fldapi`: the socket path percent-encoded, as libldap wants it.
+    pub fn ldapi_uri(&self) -> String {
+        let path = self.ldapi_path().display().to_string();
+        let encoded: String = path
+            .bytes()
+            .map(|b| {
+                if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                    (b as char).to_string()
+                } else {
+                    format!("%{b:02X}")
+                }
+            })
+            .collect();
+        format!("ldapi://{encoded}")
     }
 
     /// slapd's process id (0 while stopped).
@@ -197,6 +229,9 @@ impl Slapd {
         if self.tls_port.is_some() {
             urls = format!("{urls} {}", self.ldaps_uri("127.0.0.1"));
         }
+        if self.ldapi {
+            urls = format!("{urls} {}", self.ldapi_uri());
+        }
         // Appending keeps the log of earlier runs for assertions over the whole test.
         let log = std::fs::OpenOptions::new().create(true).append(true).open(self.log_path()).unwrap();
         let child = Command::new(slapd)
@@ -218,6 +253,10 @@ impl Slapd {
                 assert!(start.elapsed() < READY_TIMEOUT, "slapd did not listen on {port}:\n{}", self.log());
                 std::thread::sleep(Duration::from_millis(20));
             }
+        }
+        while self.ldapi && std::os::unix::net::UnixStream::connect(self.ldapi_path()).is_err() {
+            assert!(start.elapsed() < READY_TIMEOUT, "slapd did not listen on ldapi:\n{}", self.log());
+            std::thread::sleep(Duration::from_millis(20));
         }
     }
 

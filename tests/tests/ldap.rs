@@ -14,7 +14,7 @@ use saslauthd_tests::bins::require_program;
 use saslauthd_tests::free_port;
 use saslauthd_tests::pki::Pki;
 use saslauthd_tests::proc::{children_cpu_ms, cpu_ms, fd_count, wait_fd_count_at_most};
-use saslauthd_tests::run::load;
+use saslauthd_tests::run::{load, run_with_deadline};
 use saslauthd_tests::slapd::{ROOT_DN, ROOT_PW, SUFFIX};
 use saslauthd_tests::{Daemon, RawReply, Slapd, Target, both_targets, request, send_raw_open};
 use tempfile::TempDir;
@@ -261,6 +261,27 @@ fn failover_tempfail_and_recovery() {
     assert!(recovered, "no recovery once a server is back:\n{}", d.log());
 }
 
+both_targets!(
+    /// `ldapi://` with the socket path percent-encoded, as libldap takes it: logins work over
+    /// the local socket (slapd sees them there, none on its TCP port).
+    ldapi_socket,
+    |target| {
+        let slapd = Slapd::builder(&ldif()).ldapi().log_stats().start();
+        let setup = conf(&format!("ldap_servers: {}\nldap_search_base: ou=people,{SUFFIX}\n", slapd.ldapi_uri()));
+        let d = daemon(target, &setup);
+        assert_eq!(text(&d, "alice", ALICE_PW), "OK", "{}", d.log());
+        assert_eq!(text(&d, "alice", "wrong"), "NO");
+        assert_eq!(text(&d, "nobody", "x"), "NO");
+        let log = slapd.log();
+        assert!(binds(&slapd, "uid=alice,") >= 1, "{log}");
+        let conn = |line: &str| line.split_whitespace().find(|w| w.starts_with("conn=")).map(str::to_owned);
+        let local: Vec<String> = log.lines().filter(|l| l.contains("ACCEPT from PATH=")).filter_map(conn).collect();
+        let ops: Vec<&str> = log.lines().filter(|l| l.contains(" BIND dn=") || l.contains(" SRCH base=")).collect();
+        assert!(!local.is_empty() && !ops.is_empty(), "{log}");
+        assert!(ops.iter().all(|l| conn(l).is_some_and(|c| local.contains(&c))), "an operation over TCP:\n{log}");
+    }
+);
+
 #[test]
 fn bad_config_stops_start_up() {
     let setup = conf("ldap_auth_method: kerberos\n");
@@ -273,6 +294,59 @@ fn bad_config_stops_start_up() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("ldap_auth_method"), "{err}");
+}
+
+/// Values that could never work stop the daemon at start-up, and `--check` says the same, both
+/// with `file:line: key: reason` and exit status 1 (saslauthd.conf(5)), instead of a healthy
+/// daemon that tempfails every login with `filter parse error`.
+#[test]
+fn unusable_values_stop_start_up_and_check() {
+    let cases = [
+        ("ldap_filter: \"(uid=%u)\"\n", 2, "ldap_filter", "quotes are taken as part of the filter"),
+        ("ldap_filter: (&(uid=%u)(objectClass=person)\n", 2, "ldap_filter", "unbalanced parentheses"),
+        ("ldap_filter: (uid=%u)(mail=%u)\n", 2, "ldap_filter", "not a valid search filter"),
+        ("ldap_filter: (%s=%u)\n", 2, "ldap_filter", "%s outside an assertion value"),
+        ("ldap_filter: (uid=*%u*%d*)\n", 2, "ldap_filter", "once its tokens stand for nothing"),
+        (
+            "ldap_group_dn: cn=mail,ou=groups\nldap_group_filter: (member=%D\nldap_group_match_method: filter\n",
+            3,
+            "ldap_group_filter",
+            "unbalanced",
+        ),
+        ("ldap_search_base: ou=people,,dc=example\n", 2, "ldap_search_base", "not a valid DN"),
+        ("ldap_group_dn: cn=%s\\zz\n", 2, "ldap_group_dn", "not a valid DN"),
+        (
+            "ldap_auth_method: custom\nldap_password_attr: user password\n",
+            3,
+            "ldap_password_attr",
+            "attribute",
+        ),
+        ("ldap_auth_method: fastbind\n", 2, "ldap_auth_method", "fastbind needs ldap_filter"),
+        ("ldap_servers: ldapi://run%2Fldapi\n", 2, "ldap_servers", "is not absolute"),
+        ("ldap_servers: ldap://a/ http://b/\n", 2, "ldap_servers", "is not ldap://, ldaps:// or ldapi://"),
+        ("ldap_servers: ldapi:///\nldap_start_tls: yes\n", 3, "ldap_start_tls", "not offered over ldapi://"),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    for (i, (text, line, key, reason)) in cases.iter().enumerate() {
+        let path = dir.path().join(format!("case{i}.conf"));
+        std::fs::write(&path, format!("ldap_servers: ldap://127.0.0.1:1/\n{text}")).unwrap();
+        let expected = format!("{}:{line}: {key}: ", path.display());
+        let mut start = Command::new(Target::Ours.saslauthd());
+        start.args(["-d", "-a", "ldap", "-O"]).arg(&path).arg("-m").arg(dir.path().join("run"));
+        let mut check = Command::new(Target::Ours.saslauthd());
+        check.args(["--check", "-a", "ldap", "-O"]).arg(&path);
+        for (what, cmd) in [("start-up", &mut start), ("--check", &mut check)] {
+            let done = run_with_deadline(cmd, Duration::from_secs(10));
+            assert_eq!(done.code, Some(1), "{what} {text:?}: {done:?}");
+            let found = done.stderr.lines().find(|l| l.contains(&expected));
+            assert!(
+                found.is_some_and(|l| l.contains(reason)),
+                "{what} {text:?}: wanted {expected}…{reason}:\n{}",
+                done.stderr
+            );
+        }
+    }
+    assert!(!dir.path().join("run").exists(), "a refused daemon made its run directory");
 }
 
 fn tls_slapd(pki: &Pki) -> Slapd {
@@ -351,6 +425,63 @@ fn untrusted_or_misnamed_certificate_is_tempfail_without_plaintext() {
     assert!(plaintext.is_empty(), "operations outside TLS (a plaintext fallback):\n{}", plaintext.join("\n"));
     // StartTLS was attempted and then abandoned, not skipped.
     assert!(slapd.log().contains("STARTTLS"), "{}", slapd.log());
+}
+
+both_targets!(
+    /// A server certificate that is itself the trust anchor (self-signed, `CA:TRUE`, as `openssl
+    /// req -x509` makes it) named in `ldap_tls_cacert_file`: Cyrus's libldap accepts it, and so
+    /// do we, over ldaps and StartTLS.
+    self_signed_ca_as_server_certificate_is_trusted,
+    |target| {
+    let names = saslauthd_tests::pki::localhost_names();
+    let pki = Pki::self_signed_ca(&names.iter().map(String::as_str).collect::<Vec<_>>());
+    let slapd = tls_slapd(&pki);
+    let ca = format!("ldap_tls_cacert_file: {}\n", pki.ca_file.display());
+    let cases = [
+        ("ldaps", tls_conf(&slapd.ldaps_uri("localhost"), &ca)),
+        ("StartTLS", tls_conf(&slapd.uri_for("localhost"), &format!("{ca}ldap_start_tls: yes\n"))),
+    ];
+    for (what, setup) in &cases {
+        let d = daemon(target, setup);
+        assert_eq!(text(&d, "alice", ALICE_PW), "OK", "{what}: {}", d.log());
+        assert_eq!(text(&d, "alice", "wrong"), "NO", "{what}");
+    }
+    let plaintext = slapd.plaintext_operations();
+    assert!(plaintext.is_empty(), "operations outside TLS:\n{}", plaintext.join("\n"));
+});
+
+/// Only that very certificate is trusted that way: another self-signed CA, the right one for
+/// another name, or an expired one are refused (tempfail, nothing sent outside TLS).
+#[test]
+fn self_signed_ca_is_trusted_for_nothing_else() {
+    let pki = Pki::self_signed_ca(&["localhost"]);
+    let other = Pki::self_signed_ca(&["localhost"]);
+    let expired = Pki::self_signed_ca_expired(&["localhost"]);
+    let slapd = tls_slapd(&pki);
+    let old_slapd = tls_slapd(&expired);
+    let ca = |p: &Pki| format!("ldap_tls_cacert_file: {}\n", p.ca_file.display());
+    let start_tls = "ldap_start_tls: yes\n";
+    let cases = [
+        ("ldaps, another self-signed CA", tls_conf(&slapd.ldaps_uri("localhost"), &ca(&other))),
+        (
+            "StartTLS, another self-signed CA",
+            tls_conf(&slapd.uri_for("localhost"), &(ca(&other) + start_tls)),
+        ),
+        ("ldaps to the address", tls_conf(&slapd.ldaps_uri("127.0.0.1"), &ca(&pki))),
+        ("StartTLS to the address", tls_conf(&slapd.uri_for("127.0.0.1"), &(ca(&pki) + start_tls))),
+        ("ldaps, expired", tls_conf(&old_slapd.ldaps_uri("localhost"), &ca(&expired))),
+        ("StartTLS, expired", tls_conf(&old_slapd.uri_for("localhost"), &(ca(&expired) + start_tls))),
+    ];
+    for (what, setup) in &cases {
+        let d = daemon(Target::Ours, setup);
+        assert_eq!(auth(&d, "alice", ALICE_PW), RawReply::ClosedWithoutReply, "{what}: {}", d.log());
+        assert!(d.log().contains("TLS handshake failed: invalid peer certificate"), "{what}: {}", d.log());
+    }
+    for server in [&slapd, &old_slapd] {
+        assert_eq!(binds(server, "uid=alice,"), 0, "a bind reached slapd:\n{}", server.log());
+        let plaintext = server.plaintext_operations();
+        assert!(plaintext.is_empty(), "operations outside TLS:\n{}", plaintext.join("\n"));
+    }
 }
 
 /// An OpenLDAP `{SCHEME}` value made by `slappasswd`.

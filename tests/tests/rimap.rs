@@ -313,6 +313,55 @@ fn wrong_name_or_untrusted_certificate_is_tempfail() {
     assert!(!dovecot.log().contains("Login: user="), "{}", dovecot.log());
 }
 
+/// A server certificate that is itself the trust anchor (self-signed, `CA:TRUE`, as `openssl req
+/// -x509` makes it) named as `ca_file` is accepted, as OpenSSL accepts it; over imaps and STARTTLS.
+#[test]
+fn self_signed_ca_as_server_certificate_is_trusted() {
+    let pki = Pki::self_signed_ca(&["localhost"]);
+    let dovecot = tls_dovecot(&pki);
+    for option in [
+        format!("imaps://localhost:{}?ca_file={}", dovecot.imaps_port(), ca(&pki.ca_file)),
+        format!("imap://localhost:{}?starttls&ca_file={}", dovecot.imap_port(), ca(&pki.ca_file)),
+    ] {
+        let daemon = rimap(Target::Ours, &option);
+        assert_ok(&daemon, "joe", "secret");
+        assert_rejected(&daemon, b"joe", b"wrong");
+    }
+    assert!(dovecot.wait_for_log("Login: user=<joe>", Duration::from_secs(5)));
+    let logins: Vec<String> =
+        dovecot.log().lines().filter(|l| l.contains("Login: user=")).map(str::to_owned).collect();
+    assert!(logins.len() >= 2 && logins.iter().all(|l| l.contains("TLS")), "{logins:?}");
+}
+
+/// Only that very certificate: another self-signed CA, the right one for another name, or an
+/// expired one are refused (tempfail, no password sent).
+#[test]
+fn self_signed_ca_is_trusted_for_nothing_else() {
+    let pki = Pki::self_signed_ca(&["localhost"]);
+    let other = Pki::self_signed_ca(&["localhost"]);
+    let expired = Pki::self_signed_ca_expired(&["localhost"]);
+    let dovecot = tls_dovecot(&pki);
+    let old = tls_dovecot(&expired);
+    let (imaps, imap) = (dovecot.imaps_port(), dovecot.imap_port());
+    let cases = [
+        format!("imaps://localhost:{imaps}?ca_file={}", ca(&other.ca_file)),
+        format!("imap://localhost:{imap}?starttls&ca_file={}", ca(&other.ca_file)),
+        format!("imaps://127.0.0.1:{imaps}?ca_file={}", ca(&pki.ca_file)),
+        format!("imaps://localhost:{imaps}?ca_file={}&tls_name=imap.example.org", ca(&pki.ca_file)),
+        format!("imap://127.0.0.1:{imap}?starttls&ca_file={}", ca(&pki.ca_file)),
+        format!("imaps://localhost:{}?ca_file={}", old.imaps_port(), ca(&expired.ca_file)),
+        format!("imap://localhost:{}?starttls&ca_file={}", old.imap_port(), ca(&expired.ca_file)),
+    ];
+    for option in cases {
+        let daemon = rimap(Target::Ours, &option);
+        assert_tempfail(&daemon, "joe", "secret");
+        assert!(daemon.log().contains("TLS handshake failed"), "{option}: {}", daemon.log());
+    }
+    for server in [&dovecot, &old] {
+        assert!(!server.log().contains("Login: user="), "{}", server.log());
+    }
+}
+
 /// Side-by-side load run for the report, twice in alternating order against one Dovecot:
 /// `cargo build --release --workspace --bins && cargo test --release -p saslauthd-tests --test
 /// rimap -- --ignored --nocapture rimap_benchmark`.

@@ -14,6 +14,7 @@ use std::time::Duration;
 use saslauthd_tests::bins::require_program;
 use saslauthd_tests::free_port;
 use saslauthd_tests::mariadb::MariaDb;
+use saslauthd_tests::pki::Pki;
 use saslauthd_tests::proc::{children_cpu_ms, cpu_ms, fd_count, wait_fd_count_at_most};
 use saslauthd_tests::{Daemon, Postgres, RawReply, Target, counted_reply, request, send_raw_open};
 
@@ -290,6 +291,54 @@ fn database_killed_under_load_tempfails_then_recovers() {
     let bound = fds_with_one_connection - 1 + POOL;
     let fds = wait_fd_count_at_most(daemon.pid(), bound, Duration::from_secs(5));
     assert!(fds <= bound, "{fds} descriptors open after recovery, at most {bound} expected");
+}
+
+/// TLS to PostgreSQL: `verify-full` against a private CA works. A self-signed `CA:TRUE` server
+/// certificate named in `sql_tls_ca_file` is refused (tempfail, the reason logged): sqlx
+/// verifies with its own rustls configuration, where ldap and rimap accept it as OpenSSL does
+/// (the limit saslauthd.conf(5) documents; this test notices when it goes away). `require`,
+/// Cyrus's `sql_usessl: yes`, connects without verifying.
+#[test]
+fn postgres_tls_verified_and_the_self_signed_ca_limit() {
+    let signed = Pki::new(&["localhost"]);
+    let self_signed = Pki::self_signed_ca(&["localhost"]);
+    let pg = Postgres::start().with_tls(&signed.cert, &signed.key);
+    pg.mailbox(&as_refs(&mailbox_rows()));
+    let select = "SELECT password FROM mailbox WHERE username = '%u@%r' AND active = '1'";
+    let host = format!("localhost:{}", pg.port());
+    let conf = |pg: &Postgres, dir: &Path, extra: &str| {
+        pg.sql_conf(dir, &host, select, &format!("sql_connect_timeout: 2\n{extra}"))
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let verified = ours(&conf(
+        &pg,
+        dir.path(),
+        &format!("sql_tls: verify-full\nsql_tls_ca_file: {}\n", signed.ca_file.display()),
+    ));
+    expect(&verified, "md5", "md5-pw", "example.org", "OK");
+    // The exact text is the reply-text work's; here only the verdict matters.
+    let wrong = reply(&verified, "md5", "wrong", "example.org");
+    assert!(wrong.text().starts_with("NO"), "{wrong:?}");
+    drop(verified);
+
+    let pg = pg.with_tls(&self_signed.cert, &self_signed.key);
+    let dir = tempfile::tempdir().unwrap();
+    let refused = ours(&conf(
+        &pg,
+        dir.path(),
+        &format!("sql_tls: verify-full\nsql_tls_ca_file: {}\n", self_signed.ca_file.display()),
+    ));
+    assert_eq!(
+        reply(&refused, "md5", "md5-pw", "example.org"),
+        RawReply::ClosedWithoutReply,
+        "{}",
+        refused.log()
+    );
+    assert!(refused.log().contains("CaUsedAsEndEntity"), "{}", refused.log());
+    let dir = tempfile::tempdir().unwrap();
+    let unverified = ours(&conf(&pg, dir.path(), "sql_usessl: yes\n"));
+    expect(&unverified, "md5", "md5-pw", "example.org", "OK");
+    drop(pg);
 }
 
 #[test]

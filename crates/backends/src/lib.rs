@@ -15,6 +15,7 @@ pub mod log_safe;
 #[cfg(not(feature = "ldap"))]
 pub mod ldap {
     pub mod config;
+    pub mod syntax;
     pub mod tokens;
 }
 pub mod mechanism;
@@ -33,6 +34,8 @@ pub mod rimap {
 pub mod shadow;
 #[cfg(feature = "sql")]
 pub mod sql;
+#[cfg(feature = "tls")]
+pub mod tls_trust;
 /// Without the `sql` feature: the config and the `sql_select` rewriting only.
 #[cfg(not(feature = "sql"))]
 pub mod sql {

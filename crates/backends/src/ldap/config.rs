@@ -3,8 +3,11 @@
 //! Key names, aliases and defaults are lak.c's (reference §3.4). Differences, each on purpose:
 //! booleans take `Yes`/`True` as on; a bad value or an unsupported feature (SASL binds, LDAPv2)
 //! stops start-up naming the key instead of failing every request later; unknown keys warn;
-//! `ldap_tls_check_peer` defaults to yes; `ldap_servers` must be `ldap://` or `ldaps://` URIs.
+//! `ldap_tls_check_peer` defaults to yes; `ldap_servers` must be `ldap://`, `ldaps://` or
+//! `ldapi://` URIs. Every filter, DN and attribute name is checked here ([`super::syntax`]), so
+//! a value that could never work stops start-up (and `--check`) instead of failing every login.
 
+use super::syntax::{check_attribute, check_dn_template, check_filter_template};
 use crate::conf_file::{ConfError, ConfFile};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -217,23 +220,25 @@ impl LdapConfig {
             }
         }
 
-        let servers: Vec<String> = conf
-            .get("ldap_servers")
-            .unwrap_or("ldap://localhost/")
-            .split_whitespace()
-            .map(str::to_owned)
-            .collect();
-        for uri in &servers {
-            let lower = uri.to_ascii_lowercase();
-            if !(lower.starts_with("ldap://") || lower.starts_with("ldaps://")) {
-                return Err(
-                    conf.bad_value("ldap_servers", format!("{uri:?} is not an ldap:// or ldaps:// URI"))
-                );
-            }
+        let mut servers = Vec::new();
+        let listed = conf.get("ldap_servers").unwrap_or("ldap://localhost/");
+        // libldap's ldap_initialize separates URIs by spaces or commas; so does lak.c's user.
+        for uri in listed.split(|c: char| c.is_whitespace() || c == ',').filter(|u| !u.is_empty()) {
+            let uri =
+                server_uri(uri).map_err(|why| conf.bad_value("ldap_servers", format!("{uri:?}: {why}")))?;
+            servers.push(uri);
+        }
+        if servers.is_empty() {
+            return Err(conf.bad_value("ldap_servers", "no server URI"));
         }
         let start_tls = conf.get_bool("ldap_start_tls")?.unwrap_or(false);
         if start_tls && servers.iter().any(|s| s.to_ascii_lowercase().starts_with("ldaps://")) {
             return Err(conf.bad_value("ldap_start_tls", "StartTLS cannot be used with ldaps:// servers"));
+        }
+        if start_tls && servers.iter().any(|s| s.starts_with("ldapi://")) {
+            return Err(
+                conf.bad_value("ldap_start_tls", "StartTLS is not offered over ldapi:// (a local socket)")
+            );
         }
 
         let auth_method = match conf.get("ldap_auth_method").map(str::to_ascii_lowercase).as_deref() {
@@ -248,6 +253,24 @@ impl LdapConfig {
         };
         let scope = scope_or(conf, "ldap_scope")?;
         let search_base = conf.get("ldap_search_base").unwrap_or("").to_owned();
+        check_dn_template(&search_base, false).map_err(|why| conf.bad_value("ldap_search_base", why))?;
+        let filter = conf.get("ldap_filter").unwrap_or("(uid=%u)").to_owned();
+        if auth_method == AuthMethod::Fastbind && conf.get("ldap_filter").is_none() {
+            return Err(conf.bad_value(
+                "ldap_auth_method",
+                "fastbind needs ldap_filter, the DN to bind to (such as uid=%u,ou=people,dc=example,dc=org)",
+            ));
+        }
+        // Bind names are not checked as DNs: Active Directory also takes `user@domain` and
+        // `DOMAIN\user` (fastbind's `%u@example.org` is a common template).
+        if auth_method != AuthMethod::Fastbind {
+            check_filter_template(&filter, false).map_err(|why| conf.bad_value("ldap_filter", why))?;
+        }
+        let bind_dn = conf.get("ldap_bind_dn").unwrap_or("").to_owned();
+        let password_attr = conf.get("ldap_password_attr").unwrap_or("userPassword").to_owned();
+        if auth_method == AuthMethod::Custom {
+            check_attribute(&password_attr).map_err(|why| conf.bad_value("ldap_password_attr", why))?;
+        }
 
         let group_dn = conf.get("ldap_group_dn").unwrap_or("").to_owned();
         let group_filter = conf.get("ldap_group_filter").unwrap_or("").to_owned();
@@ -273,10 +296,30 @@ impl LdapConfig {
                 }
                 _ => {}
             }
+            // The user's DN (%D) is known by the time these are expanded.
+            let attr = conf.get("ldap_group_attr").unwrap_or("uniqueMember").to_owned();
+            match method {
+                GroupMatch::Attr => {
+                    check_dn_template(&group_dn, true).map_err(|why| conf.bad_value("ldap_group_dn", why))?;
+                    check_attribute(&attr).map_err(|why| conf.bad_value("ldap_group_attr", why))?;
+                }
+                GroupMatch::Filter => {
+                    check_filter_template(&group_filter, true)
+                        .map_err(|why| conf.bad_value("ldap_group_filter", why))?;
+                    check_dn_template(&group_search_base, true).map_err(|why| {
+                        let key = if conf.get("ldap_group_search_base").is_some() {
+                            "ldap_group_search_base"
+                        } else {
+                            "ldap_search_base"
+                        };
+                        conf.bad_value(key, why)
+                    })?;
+                }
+            }
             Some(GroupCheck {
                 method,
                 dn: group_dn,
-                attr: conf.get("ldap_group_attr").unwrap_or("uniqueMember").to_owned(),
+                attr,
                 filter: group_filter,
                 search_base: group_search_base,
                 scope: scope_or(conf, "ldap_group_scope")?,
@@ -329,15 +372,15 @@ impl LdapConfig {
 
         Ok(LdapConfig {
             servers,
-            bind_dn: conf.get("ldap_bind_dn").unwrap_or("").to_owned(),
+            bind_dn,
             bind_pw: Zeroizing::new(
                 conf.get_any(&["ldap_bind_pw", "ldap_password"]).unwrap_or("").to_owned(),
             ),
             search_base,
-            filter: conf.get("ldap_filter").unwrap_or("(uid=%u)").to_owned(),
+            filter,
             scope,
             auth_method,
-            password_attr: conf.get("ldap_password_attr").unwrap_or("userPassword").to_owned(),
+            password_attr,
             group,
             default_realm: conf
                 .get_any(&["ldap_default_realm", "ldap_default_domain"])
@@ -353,6 +396,49 @@ impl LdapConfig {
             dn_cache_ttl,
             hash_cache_ttl,
         })
+    }
+}
+
+/// Where `ldapi:///` connects, as Debian's libldap (`LDAPI_SOCK`) and so Cyrus.
+pub const DEFAULT_LDAPI_SOCKET: &str = "/var/run/slapd/ldapi";
+
+/// One `ldap_servers` URI as it is connected to: `ldap://`, `ldaps://` (no host: localhost, as
+/// libldap) or `ldapi://` with a percent-encoded absolute socket path (none: [`DEFAULT_LDAPI_SOCKET`]).
+/// The error says what is wrong with it.
+pub fn server_uri(uri: &str) -> Result<String, String> {
+    let url = url::Url::parse(uri).map_err(|e| format!("not a URI: {e}"))?;
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err("credentials in the URI are not used: set ldap_bind_dn and ldap_bind_pw".into());
+    }
+    let host = url.host_str().unwrap_or("");
+    match url.scheme() {
+        "ldap" | "ldaps" if host.is_empty() => {
+            let port = url.port().map(|p| format!(":{p}")).unwrap_or_default();
+            Ok(format!("{}://localhost{port}{}", url.scheme(), url.path()))
+        }
+        "ldap" | "ldaps" => Ok(url.as_str().to_owned()),
+        "ldapi" => {
+            if url.port().is_some() {
+                return Err("an ldapi:// URI names a socket file, percent-encoded, without a port".into());
+            }
+            if host.is_empty() {
+                let encoded = percent_encoding::utf8_percent_encode(
+                    DEFAULT_LDAPI_SOCKET,
+                    percent_encoding::NON_ALPHANUMERIC,
+                );
+                return Ok(format!("ldapi://{encoded}/"));
+            }
+            let path = percent_encoding::percent_decode_str(host)
+                .decode_utf8()
+                .map_err(|e| format!("the socket path is not UTF-8: {e}"))?;
+            if !path.starts_with('/') {
+                return Err(format!(
+                    "the socket path {path:?} is not absolute (write / as %2F: ldapi://%2Fvar%2Frun%2Fslapd%2Fldapi)"
+                ));
+            }
+            Ok(url.as_str().to_owned())
+        }
+        other => Err(format!("{other}:// is not ldap://, ldaps:// or ldapi://")),
     }
 }
 
@@ -393,7 +479,7 @@ mod tests {
     fn reads_keys_and_aliases() {
         let c = config(
             "ldap_servers: ldap://a/ ldaps://b:636/\nldap_password: pw\nldap_default_domain: example.org\n\
-             ldap_auth_method: Fastbind\nldap_scope: one\nldap_group_filter: (member=%D)\n\
+             ldap_auth_method: Fastbind\nldap_filter: uid=%u,dc=example\nldap_scope: one\nldap_group_filter: (member=%D)\n\
              ldap_group_match_method: filter\nldap_search_base: dc=example\n",
         )
         .unwrap();
@@ -424,9 +510,61 @@ mod tests {
             ("ldap_dn_cache_ttl: -1\n", "ldap_dn_cache_ttl"),
             ("ldap_hash_cache_ttl: 60\n", "ldap_hash_cache_ttl"),
             ("ldap_hash_cache_ttl: 3601\nldap_auth_method: custom\n", "ldap_hash_cache_ttl"),
+            ("ldap_servers: ldapi://relative%2Fpath\n", "ldap_servers"),
+            ("ldap_servers: ldapi://%2Ftmp%2Fs:389\n", "ldap_servers"),
+            ("ldap_servers: ldap://h:99999/\n", "ldap_servers"),
+            ("ldap_servers: ldap://u:pw@h/\n", "ldap_servers"),
+            ("ldap_servers: ldapi:///\nldap_start_tls: yes\n", "ldap_start_tls"),
+            ("ldap_filter: \"(uid=%u)\"\n", "ldap_filter"),
+            ("ldap_filter: (uid=%u\n", "ldap_filter"),
+            ("ldap_filter: (&(uid=%u)(objectClass=person)\n", "ldap_filter"),
+            ("ldap_filter: (%s=%u)\n", "ldap_filter"),
+            ("ldap_auth_method: fastbind\n", "ldap_auth_method"),
+            ("ldap_search_base: dc=example,\n", "ldap_search_base"),
+            ("ldap_auth_method: custom\nldap_password_attr: user password\n", "ldap_password_attr"),
+            ("ldap_group_dn: cn=mail,,dc=x\n", "ldap_group_dn"),
+            ("ldap_group_dn: cn=mail\nldap_group_attr: (member)\n", "ldap_group_attr"),
+            ("ldap_group_filter: \"(member=%D)\"\nldap_group_match_method: filter\n", "ldap_group_filter"),
+            (
+                "ldap_group_filter: (member=%D)\nldap_group_match_method: filter\nldap_group_search_base: ou=g,\n",
+                "ldap_group_search_base",
+            ),
         ] {
-            let err = config(text).err().unwrap().to_string();
+            let err = config(text).err().unwrap_or_else(|| panic!("{text:?} accepted")).to_string();
             assert!(err.contains(&format!(": {key}: ")), "{text:?} → {err}");
         }
+    }
+
+    #[test]
+    fn server_uris_as_libldap_reads_them() {
+        let c =
+            config("ldap_servers: ldapi:/// ldapi://%2Ftmp%2Fslapd%2Fldapi,LDAP:/// ldaps:///\n").unwrap();
+        assert_eq!(
+            c.servers,
+            [
+                "ldapi://%2Fvar%2Frun%2Fslapd%2Fldapi/",
+                "ldapi://%2Ftmp%2Fslapd%2Fldapi",
+                "ldap://localhost/",
+                "ldaps://localhost/"
+            ]
+        );
+    }
+
+    #[test]
+    fn active_directory_bind_names_are_not_dns_and_pass() {
+        config("ldap_bind_dn: svc@example.org\nldap_auth_method: fastbind\nldap_filter: %u@example.org\n")
+            .unwrap();
+        config("ldap_bind_dn: EXAMPLE\\svc\nldap_auth_method: fastbind\nldap_filter: EXAMPLE\\%u\n").unwrap();
+    }
+
+    #[test]
+    fn filter_errors_say_why() {
+        let err = config("ldap_filter: \"(uid=%u)\"\n").err().unwrap().to_string();
+        assert!(
+            err.ends_with(":1: ldap_filter: quotes are taken as part of the filter: write it without them"),
+            "{err}"
+        );
+        let err = config("\nldap_filter: (|(uid=%u)(mail=%u)\n").err().unwrap().to_string();
+        assert!(err.contains(":2: ldap_filter: unbalanced parentheses (3 opening, 2 closing)"), "{err}");
     }
 }

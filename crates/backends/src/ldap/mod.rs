@@ -10,6 +10,7 @@
 pub mod config;
 mod dn_cache;
 mod pool;
+pub mod syntax;
 mod tls;
 pub mod tokens;
 

@@ -3,26 +3,29 @@
 //! Always our own config with the ring provider: ldap3's default falls back to an *empty* root
 //! store when the system store reports any error, and a process-wide provider could be
 //! ambiguous. With no CA key set, the system roots are used, and an empty result is an error.
+//! Verification is [`crate::tls_trust`]'s: webpki's, plus a configured self-signed CA presented
+//! as the server's own certificate, as OpenSSL (and so Cyrus) accepts it.
 
 use super::config::TlsSettings;
+use crate::tls_trust::Trust;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::{CryptoProvider, verify_tls12_signature, verify_tls13_signature};
-use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
+use rustls::{ClientConfig, DigitallySignedStruct, SignatureScheme};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
-use std::path::Path;
 use std::sync::Arc;
 
 /// Build the client config; the error names the key whose file is unusable.
 pub fn client_config(settings: &TlsSettings) -> Result<Arc<ClientConfig>, (&'static str, String)> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let builder = ClientConfig::builder_with_provider(provider.clone())
-        .with_safe_default_protocol_versions()
-        .map_err(|e| ("ldap_servers", e.to_string()))?;
     let builder = if settings.check_peer {
-        builder.with_root_certificates(roots(settings)?)
+        trust(settings)?.client_builder(provider).map_err(|e| ("ldap_servers", e))?
     } else {
-        builder.dangerous().with_custom_certificate_verifier(Arc::new(NoVerification(provider)))
+        ClientConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()
+            .map_err(|e| ("ldap_servers", e.to_string()))?
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(NoVerification(provider)))
     };
     let config = match (&settings.cert, &settings.key) {
         (Some(cert), Some(key)) => {
@@ -38,41 +41,36 @@ pub fn client_config(settings: &TlsSettings) -> Result<Arc<ClientConfig>, (&'sta
     Ok(Arc::new(config))
 }
 
-fn roots(settings: &TlsSettings) -> Result<RootCertStore, (&'static str, String)> {
-    let mut roots = RootCertStore::empty();
+fn trust(settings: &TlsSettings) -> Result<Trust, (&'static str, String)> {
+    let mut trust = Trust::new();
     if let Some(file) = &settings.cacert_file {
-        add_pem_file(&mut roots, file).map_err(|e| ("ldap_tls_cacert_file", e))?;
+        match trust.add_pem_file(file) {
+            Ok((_, 0)) => {}
+            Ok((_, _)) => {
+                return Err((
+                    "ldap_tls_cacert_file",
+                    format!("{}: a certificate is not usable", file.display()),
+                ));
+            }
+            Err(e) => return Err(("ldap_tls_cacert_file", e)),
+        }
     }
     if let Some(dir) = &settings.cacert_dir {
         let entries =
             std::fs::read_dir(dir).map_err(|e| ("ldap_tls_cacert_dir", format!("{}: {e}", dir.display())))?;
         for entry in entries.flatten() {
             // c_rehash directories hold symlinks and other files; take whatever parses as PEM.
-            let _ = add_pem_file(&mut roots, &entry.path());
+            let _ = trust.add_pem_file(&entry.path());
         }
     }
     if settings.cacert_file.is_none() && settings.cacert_dir.is_none() {
-        let native = rustls_native_certs::load_native_certs();
-        for error in &native.errors {
-            tracing::warn!("system CA store: {error}");
-        }
-        roots.add_parsable_certificates(native.certs);
+        trust.add_system_roots();
     }
-    if roots.is_empty() {
+    if trust.is_empty() {
         let key = if settings.cacert_dir.is_some() { "ldap_tls_cacert_dir" } else { "ldap_tls_cacert_file" };
         return Err((key, "no trusted CA certificate found (server certificates could never verify)".into()));
     }
-    Ok(roots)
-}
-
-fn add_pem_file(roots: &mut RootCertStore, file: &Path) -> Result<(), String> {
-    let certs = CertificateDer::pem_file_iter(file)
-        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
-        .map_err(|e| format!("{}: {e}", file.display()))?;
-    for cert in certs {
-        roots.add(cert).map_err(|e| format!("{}: {e}", file.display()))?;
-    }
-    Ok(())
+    Ok(trust)
 }
 
 /// `ldap_tls_check_peer: no`: any certificate is accepted, but signatures are still checked so

@@ -1,10 +1,11 @@
 //! The TLS client configuration for `imaps://` and `?starttls`: rustls with ring, the server
-//! certificate checked against a CA file or the system's roots, and the host name verified.
+//! certificate checked against a CA file or the system's roots, and the host name verified
+//! ([`crate::tls_trust`]: a self-signed CA in `ca_file` presented as the server's own certificate
+//! is accepted, as OpenSSL does).
 
 use super::target::Target;
-use rustls::ClientConfig;
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName};
+use crate::tls_trust::Trust;
+use rustls::pki_types::ServerName;
 use std::sync::Arc;
 
 /// What a connection needs to start TLS: the shared config and the name to verify.
@@ -25,15 +26,10 @@ impl std::fmt::Debug for Tls {
 impl Tls {
     /// Builds the client side for `target`; errors say why in words (bad CA file, no roots, …).
     pub fn new(target: &Target) -> Result<Tls, String> {
-        let roots = roots(target)?;
         // Named explicitly so that a second provider in the dependency tree can never make the
         // process-wide default ambiguous.
         let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let config = ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .map_err(|e| format!("TLS setup: {e}"))?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
+        let config = trust(target)?.client_builder(provider)?.with_no_client_auth();
         let name = target.tls_name.as_deref().unwrap_or(&target.host);
         let name = ServerName::try_from(name.to_owned())
             .map_err(|e| format!("{name:?} cannot be checked against a certificate: {e}"))?;
@@ -41,30 +37,22 @@ impl Tls {
     }
 }
 
-fn roots(target: &Target) -> Result<rustls::RootCertStore, String> {
-    let mut roots = rustls::RootCertStore::empty();
+fn trust(target: &Target) -> Result<Trust, String> {
+    let mut trust = Trust::new();
     match &target.ca_file {
         Some(path) => {
-            let shown = path.display();
-            let certs = CertificateDer::pem_file_iter(path)
-                .map_err(|e| format!("cannot read ca_file {shown}: {e}"))?
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| format!("ca_file {shown}: {e}"))?;
-            let (added, _ignored) = roots.add_parsable_certificates(certs);
+            let (added, _ignored) = trust.add_pem_file(path).map_err(|e| format!("ca_file {e}"))?;
             if added == 0 {
-                return Err(format!("ca_file {shown} holds no usable CA certificate"));
+                return Err(format!("ca_file {} holds no usable CA certificate", path.display()));
             }
         }
         None => {
-            let found = rustls_native_certs::load_native_certs();
-            roots.add_parsable_certificates(found.certs);
-            if roots.is_empty() {
-                return Err(format!(
-                    "no system CA certificates found ({} errors); install ca-certificates or set ca_file",
-                    found.errors.len()
-                ));
+            if trust.add_system_roots() == 0 {
+                return Err(
+                    "no system CA certificates found; install ca-certificates or set ca_file".to_owned()
+                );
             }
         }
     }
-    Ok(roots)
+    Ok(trust)
 }
