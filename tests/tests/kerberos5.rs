@@ -301,6 +301,19 @@ fn an_unusable_keytab_is_a_tempfail_for_right_and_wrong_passwords() {
     }
 }
 
+/// The server's key changed after the keytab was written (`cpw -randkey`): the KDC's ticket
+/// no longer decrypts with the keytab. A tempfail with the reason logged; this is found only
+/// after the KDC accepted the password, so a wrong password still gets `NO` (saslauthd.8).
+#[test]
+fn a_stale_keytab_is_a_tempfail_once_the_kdc_accepted_the_password() {
+    let realm = Realm::new();
+    realm.kdc.kadmin("cpw -randkey host/saslauthd.test");
+    let d = realm.daemon(Target::Ours);
+    assert_reply(&d, "joe", JOE_PW, "", TEMPFAIL);
+    assert!(d.log().contains("does not match keytab"), "{}", d.log());
+    assert_reply(&d, "joe", WRONG, "", "NO krb5_get_init_creds_password failed");
+}
+
 /// Without `krb5_keytab`, `KRB5_KTNAME` names the keytab, as for Cyrus (libkrb5's default).
 #[test]
 fn krb5_ktname_names_the_keytab() {
@@ -371,7 +384,9 @@ fn relative_paths_survive_the_change_of_directory() {
 
 /// `cargo test -p saslauthd-tests --test kerberos5 -- --ignored --nocapture`: requests/s of
 /// ours and Cyrus (`-n 5` each), 16 clients for 10 s, one run each, every request a full AS
-/// exchange plus verification against the same private KDC.
+/// exchange plus verification against the same private KDC. One run (2026-11-30, 2 shared
+/// cores, release build): ours 151 requests/s (p50 77 ms, p99 412 ms), Cyrus 120 requests/s
+/// (p50 104 ms, p99 340 ms); the KDC does most of the work.
 #[test]
 #[ignore = "a 2 x 10 s benchmark, run by hand"]
 fn kerberos5_benchmark() {
