@@ -11,6 +11,7 @@ pub mod bins;
 pub mod daemon;
 pub mod dovecot;
 pub mod fake_server;
+pub mod kdc;
 pub mod mariadb;
 pub mod net;
 pub mod pam;

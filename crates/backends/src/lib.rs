@@ -8,6 +8,8 @@ pub mod conf_file;
 pub mod credentials;
 pub mod expiring;
 pub mod hash;
+#[cfg(feature = "kerberos5")]
+pub mod kerberos5;
 #[cfg(feature = "ldap")]
 pub mod ldap;
 pub mod log_safe;

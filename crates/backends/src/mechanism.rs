@@ -20,17 +20,20 @@ pub enum Mechanism {
     Rimap,
     /// `sql`: the stored hash from MySQL/MariaDB, PostgreSQL or SQLite; `-O` names its config file.
     Sql,
+    /// `kerberos5`: a TGT from the KDC for the login, verified against the keytab (MIT libkrb5).
+    Kerberos5,
 }
 
 impl Mechanism {
     /// Every mechanism, in the order `-v` lists them.
-    pub const ALL: [Mechanism; 6] = [
+    pub const ALL: [Mechanism; 7] = [
         Mechanism::PasswdFile,
         Mechanism::Pam,
         Mechanism::Shadow,
         Mechanism::Rimap,
         Mechanism::Ldap,
         Mechanism::Sql,
+        Mechanism::Kerberos5,
     ];
 
     /// The `-a` name.
@@ -42,6 +45,7 @@ impl Mechanism {
             Mechanism::Ldap => "ldap",
             Mechanism::Rimap => "rimap",
             Mechanism::Sql => "sql",
+            Mechanism::Kerberos5 => "kerberos5",
         }
     }
 
@@ -117,7 +121,9 @@ pub fn build(mechanism: Mechanism, options: &MechanismOptions) -> Result<Built, 
         Mechanism::Rimap => Built::plain(Arc::new(crate::rimap::Rimap::new(options)?)),
         #[cfg(feature = "sql")]
         Mechanism::Sql => Built::remembering(crate::sql::Sql::new(options)?),
-        #[cfg(not(all(feature = "ldap", feature = "rimap", feature = "sql")))]
+        #[cfg(feature = "kerberos5")]
+        Mechanism::Kerberos5 => Built::plain(Arc::new(crate::kerberos5::Kerberos5::new(options)?)),
+        #[cfg(not(all(feature = "ldap", feature = "rimap", feature = "sql", feature = "kerberos5")))]
         other => {
             return Err(MechanismError::BadOption {
                 mechanism: other.name(),

@@ -48,6 +48,15 @@ pub enum Reject {
     /// The remote IMAP server answered `NO` to `LOGIN` (Cyrus rimap); also CR/LF/NUL in the login
     /// or password, which are never sent.
     RemoteRejected,
+    /// kerberos5: the KDC refused the AS exchange (unknown principal, wrong password, locked or
+    /// expired account); Cyrus auth_krb5.c.
+    Krb5GetInitCreds,
+    /// kerberos5: a TGT from another realm could not be verified for this server (Cyrus).
+    Krb5VerifyInitCreds,
+    /// kerberos5: the login asks for an instance its service does not allow (Cyrus).
+    Krb5PrincipalName,
+    /// kerberos5: libkrb5 cannot parse the principal (Cyrus's text, e.g. `a@B@C`).
+    Krb5Internal,
 }
 
 impl fmt::Display for Reject {
@@ -67,6 +76,10 @@ impl fmt::Display for Reject {
             Reject::PamAcct => "PAM acct error",
             Reject::Bare => "",
             Reject::RemoteRejected => "remote server rejected your credentials",
+            Reject::Krb5GetInitCreds => "krb5_get_init_creds_password failed",
+            Reject::Krb5VerifyInitCreds => "krb5_verify_init_creds failed",
+            Reject::Krb5PrincipalName => "saslauthd principal name error",
+            Reject::Krb5Internal => "saslauthd internal error",
         })
     }
 }
