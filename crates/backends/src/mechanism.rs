@@ -20,17 +20,24 @@ pub enum Mechanism {
     Rimap,
     /// `sql`: the stored hash from MySQL/MariaDB, PostgreSQL or SQLite; `-O` names its config file.
     Sql,
+    /// `sasldb`: the plaintext password `saslpasswd2` stores in the sasldb file (`-O PATH`,
+    /// default `/etc/sasldb2`), read with libsasl2's own sasldb code.
+    Sasldb,
+    /// `getpwent`: the password field of the passwd(5) entry from NSS, checked with crypt(3).
+    Getpwent,
 }
 
 impl Mechanism {
     /// Every mechanism, in the order `-v` lists them.
-    pub const ALL: [Mechanism; 6] = [
+    pub const ALL: [Mechanism; 8] = [
         Mechanism::PasswdFile,
         Mechanism::Pam,
         Mechanism::Shadow,
         Mechanism::Rimap,
         Mechanism::Ldap,
         Mechanism::Sql,
+        Mechanism::Sasldb,
+        Mechanism::Getpwent,
     ];
 
     /// The `-a` name.
@@ -42,6 +49,17 @@ impl Mechanism {
             Mechanism::Ldap => "ldap",
             Mechanism::Rimap => "rimap",
             Mechanism::Sql => "sql",
+            Mechanism::Sasldb => "sasldb",
+            Mechanism::Getpwent => "getpwent",
+        }
+    }
+
+    /// The success reply: `OK`, or Cyrus's longer text where its mechanism sends one (rimap:
+    /// `OK remote authentication successful`, saslauthd/auth_rimap.c). A cache hit is a bare `OK`.
+    pub fn ok_text(self) -> &'static str {
+        match self {
+            Mechanism::Rimap => "OK remote authentication successful",
+            _ => "OK",
         }
     }
 
@@ -111,6 +129,8 @@ pub fn build(mechanism: Mechanism, options: &MechanismOptions) -> Result<Built, 
         Mechanism::PasswdFile => Built::plain(Arc::new(crate::passwd_file::PasswdFile::new(options)?)),
         Mechanism::Pam => Built::plain(Arc::new(crate::pam::Pam::new(options))),
         Mechanism::Shadow => Built::plain(Arc::new(crate::shadow::Shadow::new(options)?)),
+        Mechanism::Sasldb => Built::plain(Arc::new(crate::sasldb::Sasldb::new(options)?)),
+        Mechanism::Getpwent => Built::plain(Arc::new(crate::getpwent::Getpwent::new(options))),
         #[cfg(feature = "ldap")]
         Mechanism::Ldap => Built::remembering(crate::ldap::Ldap::new(options)?),
         #[cfg(feature = "rimap")]
