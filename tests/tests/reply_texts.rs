@@ -146,6 +146,15 @@ fn every_reply_text_matches_cyrus_on_the_wire() {
                 case(&long, RIGHT, Same("NO ")),
                 case("rt-pwent", &long, Same("NO ")),
                 with_service(&long, "rt-pwent", RIGHT, Same("NO ")),
+                case(
+                    "rt-pwent\0junk",
+                    RIGHT,
+                    Differs {
+                        cyrus: "OK",
+                        ours: Some("NO malformed login"),
+                        why: "Cyrus cuts the login at the NUL and checks a name that was not sent",
+                    },
+                ),
             ],
         },
         Mech {
