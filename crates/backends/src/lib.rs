@@ -7,6 +7,7 @@ pub mod blocking_pool;
 pub mod conf_file;
 pub mod credentials;
 pub mod expiring;
+pub mod getpwent;
 pub mod hash;
 #[cfg(feature = "kerberos5")]
 pub mod kerberos5;
@@ -26,6 +27,7 @@ pub mod pam;
 pub mod passwd_file;
 #[cfg(feature = "rimap")]
 pub mod rimap;
+pub mod sasldb;
 pub mod secret;
 /// Without the `rimap` feature: the `-O` parser and the LOGIN encoder only.
 #[cfg(not(feature = "rimap"))]

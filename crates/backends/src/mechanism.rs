@@ -22,11 +22,16 @@ pub enum Mechanism {
     Sql,
     /// `kerberos5`: a TGT from the KDC for the login, verified against the keytab (MIT libkrb5).
     Kerberos5,
+    /// `sasldb`: the plaintext password `saslpasswd2` stores in the sasldb file (`-O PATH`,
+    /// default `/etc/sasldb2`), read with libsasl2's own sasldb code.
+    Sasldb,
+    /// `getpwent`: the password field of the passwd(5) entry from NSS, checked with crypt(3).
+    Getpwent,
 }
 
 impl Mechanism {
     /// Every mechanism, in the order `-v` lists them.
-    pub const ALL: [Mechanism; 7] = [
+    pub const ALL: [Mechanism; 9] = [
         Mechanism::PasswdFile,
         Mechanism::Pam,
         Mechanism::Shadow,
@@ -34,6 +39,8 @@ impl Mechanism {
         Mechanism::Ldap,
         Mechanism::Sql,
         Mechanism::Kerberos5,
+        Mechanism::Sasldb,
+        Mechanism::Getpwent,
     ];
 
     /// The `-a` name.
@@ -46,6 +53,17 @@ impl Mechanism {
             Mechanism::Rimap => "rimap",
             Mechanism::Sql => "sql",
             Mechanism::Kerberos5 => "kerberos5",
+            Mechanism::Sasldb => "sasldb",
+            Mechanism::Getpwent => "getpwent",
+        }
+    }
+
+    /// The success reply: `OK`, or Cyrus's longer text where its mechanism sends one (rimap:
+    /// `OK remote authentication successful`, saslauthd/auth_rimap.c). A cache hit is a bare `OK`.
+    pub fn ok_text(self) -> &'static str {
+        match self {
+            Mechanism::Rimap => "OK remote authentication successful",
+            _ => "OK",
         }
     }
 
@@ -115,6 +133,8 @@ pub fn build(mechanism: Mechanism, options: &MechanismOptions) -> Result<Built, 
         Mechanism::PasswdFile => Built::plain(Arc::new(crate::passwd_file::PasswdFile::new(options)?)),
         Mechanism::Pam => Built::plain(Arc::new(crate::pam::Pam::new(options))),
         Mechanism::Shadow => Built::plain(Arc::new(crate::shadow::Shadow::new(options)?)),
+        Mechanism::Sasldb => Built::plain(Arc::new(crate::sasldb::Sasldb::new(options)?)),
+        Mechanism::Getpwent => Built::plain(Arc::new(crate::getpwent::Getpwent::new(options))),
         #[cfg(feature = "ldap")]
         Mechanism::Ldap => Built::remembering(crate::ldap::Ldap::new(options)?),
         #[cfg(feature = "rimap")]

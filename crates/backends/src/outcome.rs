@@ -43,7 +43,8 @@ pub enum Reject {
     PamAuth,
     /// `pam_acct_mgmt` refused (expired, locked, password change required).
     PamAcct,
-    /// Any refusal by the ldap mechanism: Cyrus answers a bare `NO` (reference §3.4) and logs why.
+    /// Any refusal by the ldap and sasldb mechanisms: Cyrus answers a bare `NO` (reference §3.4,
+    /// saslauthd/auth_ldap.c and auth_sasldb.c) and logs why.
     Bare,
     /// The remote IMAP server answered `NO` to `LOGIN` (Cyrus rimap); also CR/LF/NUL in the login
     /// or password, which are never sent.

@@ -41,7 +41,7 @@ impl RequestResult {
         match answer {
             None => RequestResult::Incomplete,
             Some(Answer::Tempfail(_)) => RequestResult::Tempfail,
-            Some(Answer::Reply(Reply::Ok)) => RequestResult::Ok,
+            Some(Answer::Reply(Reply::Ok | Reply::OkWith(_))) => RequestResult::Ok,
             Some(Answer::Reply(Reply::No(_))) => RequestResult::No,
             Some(Answer::Reply(_)) => RequestResult::Refused,
         }

@@ -172,8 +172,9 @@ impl Policy {
                 tracing::debug!(
                     "auth success: [user={user}] [service={service}] [realm={realm}]{remote} [mech={mech}]{via}"
                 );
-                // A hit answers a bare `OK`, as Cyrus's cache does (reference §1.4).
-                Answer::Reply(Reply::Ok)
+                // A hit answers a bare `OK`, as Cyrus's cache does (reference §1.4); otherwise
+                // the deciding mechanism's own success text.
+                Answer::Reply(if from_cache { Reply::Ok } else { Reply::ok_from(mech) })
             }
             Verdict::No(reject) => {
                 if let Some(cache) = self.cache.as_ref().filter(|_| !from_cache) {

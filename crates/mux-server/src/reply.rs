@@ -1,12 +1,15 @@
 //! Step "reply": every text the daemon can answer, in one place, with Cyrus's exact wording.
 
-use backends::Reject;
+use backends::{Mechanism, Reject};
 
 /// What the daemon answers to one request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Reply {
     /// `OK`.
     Ok,
+    /// A success text longer than `OK`: the deciding mechanism's ([`Mechanism::ok_text`], Cyrus's
+    /// rimap `OK remote authentication successful`).
+    OkWith(&'static str),
     /// `NO <reason>` from a verifier, or a bare `NO` when the reason is empty ([`Reject::Bare`]).
     No(Reject),
     /// A field exceeded the limit: Cyrus answers `NO ` with a trailing space and nothing else.
@@ -20,10 +23,19 @@ pub enum Reply {
 }
 
 impl Reply {
+    /// The success reply of mechanism `mech` (a `-a` name): its own text, or a bare `OK`.
+    pub fn ok_from(mech: &str) -> Reply {
+        match Mechanism::from_name(mech).map(Mechanism::ok_text) {
+            Some(text) if text != "OK" => Reply::OkWith(text),
+            _ => Reply::Ok,
+        }
+    }
+
     /// The reply text, without the length prefix.
     pub fn text(self) -> String {
         match self {
             Reply::Ok => "OK".to_owned(),
+            Reply::OkWith(text) => text.to_owned(),
             Reply::No(Reject::Bare) => "NO".to_owned(),
             Reply::No(reject) => format!("NO {reject}"),
             Reply::FieldTooLong => "NO ".to_owned(),
@@ -41,6 +53,8 @@ mod tests {
     #[test]
     fn texts_are_cyrus_texts() {
         assert_eq!(Reply::Ok.text(), "OK");
+        assert_eq!(Reply::ok_from("pam"), Reply::Ok);
+        assert_eq!(Reply::ok_from("rimap").text(), "OK remote authentication successful");
         assert_eq!(Reply::FieldTooLong.text(), "NO ");
         assert_eq!(Reply::NullLogin.text(), "NO NULL login received");
         assert_eq!(Reply::NullPassword.text(), "NO NULL password received");
