@@ -203,6 +203,12 @@ impl Collector for PolicyCollector {
                 "Users dropped from the cache after a refused password.",
                 stats.invalidations,
             )?;
+            encode_counter(
+                e,
+                "cache_superseded",
+                "Entries of an old password dropped after a login with a new one.",
+                stats.superseded,
+            )?;
             encode_gauge(e, "cache_users", "Users in the credential cache.", cache.len())?;
         }
         if let Some(penalties) = self.0.penalties() {
