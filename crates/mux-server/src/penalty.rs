@@ -7,8 +7,8 @@
 //! to [`WIDTH`] checks run at once and holds no one. After distinct failures it is *penalised*:
 //! one check at a time, each starting no sooner than the penalty delay (2 → 4 → 8 s by default)
 //! after the key's last failure. A request that would start later than `--penalty-max` after it
-//! arrived, or that finds [`MAX_WAITING`] others already queued at the gate (or [`HELD_AT_ONCE`]
-//! held daemon-wide), is refused at once with a tempfail (closed without a reply), before any
+//! arrived, or that finds [`MAX_WAITING`] others already queued at a penalised gate (or
+//! [`HELD_AT_ONCE`] held daemon-wide), is refused at once with a tempfail (closed without a reply), before any
 //! check. Since the wait comes before the check and the answer right after it, the time an
 //! answer takes no longer tells `OK` from `NO`: a right password waits as long as a wrong one.
 //!
@@ -63,7 +63,7 @@ pub const WIDTH: u32 = 4;
 /// How much wider an account's (and an address's) gate is than a pair's, when requests carry
 /// a client address: the delay between their checks is divided by this.
 pub const CEILING: u32 = 4;
-/// Requests queued at one gate at most; one more is refused at once.
+/// Requests queued at one penalised gate at most; one more is refused at once.
 pub const MAX_WAITING: usize = 8;
 /// Requests held at all gates together at most, so that holds never take more than a quarter
 /// of the default connection cap (1024); one more is refused at once.
@@ -264,7 +264,15 @@ impl Penalties {
 
     /// Wait for a slot of `gate` and for its penalty delay; the slot.
     async fn enter(&self, gate: &Arc<Gate>, kind: Kind, deadline: Instant) -> Result<OwnedSemaphorePermit, Refusal> {
-        if gate.waiting.load(Ordering::Relaxed) >= MAX_WAITING {
+        let penalised = gate.record().failures > 0;
+        // The common case: a key with no failure and a free slot passes without being counted as
+        // held, so a burst held elsewhere never refuses it.
+        if !penalised && let Ok(permit) = gate.slots.clone().try_acquire_owned() {
+            return Ok(permit);
+        }
+        // A busy key with no failure (a shared account's many clients) queues without a per-key
+        // limit: its checks are quick. A penalised key's queue is short: turns are seconds apart.
+        if penalised && gate.waiting.load(Ordering::Relaxed) >= MAX_WAITING {
             return Err(Refusal::QueueFull);
         }
         if self.holding.load(Ordering::Relaxed) >= HELD_AT_ONCE {
@@ -495,6 +503,30 @@ mod tests {
         assert!(checked.load(Ordering::Relaxed) <= 6, "{} checked", checked.load(Ordering::Relaxed));
         assert_eq!(p.refused(), u64::try_from(refused).unwrap());
         assert_eq!(p.holding.load(Ordering::Relaxed), 0, "nothing left counted as held");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_shared_account_s_many_clients_all_get_in() {
+        let p = penalties(PenaltyConfig::default());
+        let tasks: Vec<_> = (0..100)
+            .map(|_| {
+                let p = p.clone();
+                tokio::spawn(async move {
+                    let c = creds("noreply", "right", None);
+                    let admission = p.admit(&c).await?;
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                    p.success(&admission);
+                    Ok::<_, Refusal>(admission.held)
+                })
+            })
+            .collect();
+        let mut longest = Duration::ZERO;
+        for task in tasks {
+            longest = longest.max(task.await.unwrap().unwrap());
+        }
+        // 100 checks of 5 ms, 4 at a time.
+        assert!(longest <= Duration::from_millis(125), "{longest:?}");
+        assert_eq!(p.refused(), 0);
     }
 
     #[tokio::test(start_paused = true)]
