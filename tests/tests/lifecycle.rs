@@ -354,7 +354,7 @@ fn metrics_count_what_the_daemon_answered() {
     assert_eq!(
         ask(mux, b"joe", b"bad").as_deref(),
         Some("NO Incorrect password"),
-        "miss, drops joe, delayed"
+        "miss, drops joe, penalises joe"
     );
     assert_eq!(ask(mux, b"", b"bad").as_deref(), Some("NO NULL login received"), "refused before the cache");
     for i in 0..11 {
@@ -362,7 +362,7 @@ fn metrics_count_what_the_daemon_answered() {
         assert_eq!(ask(mux, format!("u{i}").as_bytes(), b"pw").as_deref(), Some("OK"));
     }
     let from = ask_fields(mux, &[b"joe", b"bad2", b"smtp", b"", b"192.0.2.7;4000"]);
-    assert_eq!(from.as_deref(), Some("NO Incorrect password"), "miss, delayed, counted by address too");
+    assert_eq!(from.as_deref(), Some("NO Incorrect password"), "miss, counted by pair and address too");
     let text = daemon.metrics();
     assert!(text.starts_with("HTTP/1.1 200 OK"), "{text}");
     for line in [
@@ -375,8 +375,10 @@ fn metrics_count_what_the_daemon_answered() {
         "saslauthd_cache_evictions_total 1\n",
         "saslauthd_cache_invalidations_total 1\n",
         "saslauthd_cache_users 10\n",
-        "saslauthd_penalty_delayed_total 2\n",
+        "saslauthd_penalty_held_total ",
+        "saslauthd_penalty_refused_total 0\n",
         r#"saslauthd_penalty_entries{table="user"} 1"#,
+        r#"saslauthd_penalty_entries{table="pair"} 1"#,
         r#"saslauthd_penalty_entries{table="address"} 1"#,
     ] {
         assert!(text.contains(line), "missing {line}:\n{text}");

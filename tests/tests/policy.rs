@@ -176,7 +176,7 @@ fn cache_drops_an_old_password_at_the_first_failure() {
 }
 
 #[test]
-fn penalties_delay_a_no_but_never_an_ok() {
+fn penalties_hold_the_next_attempt_before_its_check_whatever_its_answer() {
     let file = pwdfile(&[("alice", "a-pw")]);
     let d = Ours::start(&args(&[
         &"-a",
@@ -195,14 +195,22 @@ fn penalties_delay_a_no_but_never_an_ok() {
     };
     let (r, first) = timed("g1");
     assert_eq!(r, counted_reply("NO Incorrect password"));
-    let (_, second) = timed("g2");
+    let (r, second) = timed("g2");
+    assert_eq!(r, counted_reply("NO Incorrect password"));
     let (_, repeat) = timed("g2");
     let (r, good) = timed("a-pw");
     assert_eq!(r, ok());
-    eprintln!("first NO {first:?}, second {second:?}, repeated {repeat:?}, OK {good:?}");
-    assert!(first >= Duration::from_millis(450) && first < Duration::from_millis(950), "{first:?}");
-    assert!(second >= Duration::from_millis(950) && second < Duration::from_millis(1500), "{second:?}");
-    // A third distinct guess would wait 2 s; the repeat stays at 1 s.
+    let (_, after) = timed("g3");
+    eprintln!(
+        "first NO {first:?}, second {second:?}, repeated {repeat:?}, OK {good:?}, after the OK {after:?}"
+    );
+    // The first failure is answered at once; the next attempt waits 0.5 s before its check.
+    assert!(first < Duration::from_millis(400), "{first:?}");
+    assert!(second >= Duration::from_millis(450) && second < Duration::from_millis(950), "{second:?}");
+    // Two distinct failures: 1 s; the repeated one does not make it 2 s.
     assert!(repeat >= Duration::from_millis(950) && repeat < Duration::from_millis(1500), "{repeat:?}");
-    assert!(good < Duration::from_millis(400), "{good:?}");
+    // The right password waits as long as a wrong one would: timing does not tell them apart.
+    assert!(good >= Duration::from_millis(950) && good < Duration::from_millis(1500), "{good:?}");
+    // And the success started the count again.
+    assert!(after < Duration::from_millis(400), "{after:?}");
 }

@@ -37,6 +37,10 @@ pub enum Tempfail {
     Busy(usize),
     /// The chain has no mechanism at all.
     NoMechanism,
+    /// A brute-force penalty refused the request before its check ([`crate::penalty`]).
+    Penalty(crate::penalty::Refusal),
+    /// The client hung up while its request was held by a penalty: nobody is left to answer.
+    ClientGone,
 }
 
 impl fmt::Display for Tempfail {
@@ -46,6 +50,8 @@ impl fmt::Display for Tempfail {
             Tempfail::Timeout(after) => write!(f, "no answer within {}s", after.as_secs_f32()),
             Tempfail::Busy(limit) => write!(f, "{limit} requests already in progress"),
             Tempfail::NoMechanism => f.write_str("no mechanism configured"),
+            Tempfail::Penalty(refusal) => refusal.fmt(f),
+            Tempfail::ClientGone => f.write_str("the client hung up while held"),
         }
     }
 }

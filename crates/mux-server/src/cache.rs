@@ -6,16 +6,24 @@
 //! time it was stored — never the password, never a plain digest. An entry answers only a
 //! request with the same five values, so two mechanisms, services or realms never share one.
 //!
-//! Where it improves on Cyrus (reference §4, and documented in saslauthd(8)):
+//! Where it improves on Cyrus (reference §4, Cyrus's `cache.c`; documented in saslauthd(8)):
 //! * A `NO` from the backend drops every entry of that user at once, so after a password
 //!   change the old password stops working at the first failed attempt, not after the TTL.
-//! * A success with a new password replaces the entry of the old one in the same scope.
-//! * Optionally, failures are remembered for a short negative TTL (off by default).
+//! * A success with a new password ends the old one everywhere: it replaces the entry of the old
+//!   password in its own scope, and drops the user's entries of any other password in every
+//!   other service. Each entry carries a keyed tag of (realm, login, password) alone, so entries
+//!   of one password are told from another's without keeping either. Cyrus keys its cache on
+//!   (login, realm, service) and overwrites only that bucket, so the old password keeps
+//!   answering `OK` on the other services until their TTL.
+//! * Optionally, failures are remembered for a short negative TTL (off by default), in a table
+//!   of their own with its own bound: failures for made-up users can never push a real user's
+//!   remembered success out (which would turn that user's next login during a backend outage
+//!   into a tempfail).
 //!
 //! Built on [`backends::expiring`], the table the mechanisms' memories and the penalties use:
 //! its TTL follows tokio's clock so tests can pause and advance it, and eviction is by user, one
-//! record per user. Each entry in a record has its own time and TTL (successes `-t`, failures
-//! the negative TTL); the record as a whole expires after the longer of the two.
+//! record per user. Successes (`-t`) and failures (the negative TTL) live in two tables, each
+//! with the room `-s` buys.
 
 use backends::expiring::Expiring;
 use backends::secret::{Keyer, Tag};
@@ -42,7 +50,8 @@ pub const SCOPES_PER_USER: usize = 4;
 /// Cache settings.
 #[derive(Debug, Clone, Copy)]
 pub struct CacheConfig {
-    /// Users remembered at most (least recently used go first).
+    /// Users remembered at most (least recently used go first); the failures of the negative
+    /// TTL have a table of their own with as many users.
     pub users: NonZeroUsize,
     /// How long a success answers for, counted from when it was stored (`-t`).
     pub ttl: Duration,
@@ -78,8 +87,14 @@ pub enum Lookup {
 pub struct Cache {
     keyer: Keyer,
     config: CacheConfig,
+    /// Successes, per user.
     users: Expiring<Tag, Vec<Entry>>,
+    /// Failures (negative TTL only), per user: never in `users`, so they cannot evict a success.
+    failures: Expiring<Tag, Vec<Entry>>,
+    hits: AtomicU64,
+    misses: AtomicU64,
     invalidations: AtomicU64,
+    superseded: AtomicU64,
 }
 
 /// What the cache did since start (for the metrics endpoint).
@@ -93,6 +108,8 @@ pub struct CacheStats {
     pub evictions: u64,
     /// Users dropped because the mechanism refused one of their passwords.
     pub invalidations: u64,
+    /// Entries of an old password dropped because the user logged in with a new one.
+    pub superseded: u64,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -101,6 +118,8 @@ struct Entry {
     scope: Tag,
     /// The same plus the password: what a request must match.
     proof: Tag,
+    /// Realm, login and password only: which entries a success with another password ends.
+    password: Tag,
     stored: Instant,
     verdict: Verdict,
 }
@@ -111,11 +130,12 @@ enum Verdict {
     No(Reject),
 }
 
-/// The three tags of one request.
+/// The four tags of one request.
 struct Keys {
     user: Tag,
     scope: Tag,
     proof: Tag,
+    password: Tag,
 }
 
 impl Cache {
@@ -123,12 +143,16 @@ impl Cache {
     pub fn new(keyer: Keyer, config: CacheConfig) -> Self {
         // A user's record outlives none of its entries. Nothing is allocated up front: `-s`
         // accepts sizes far beyond what a daemon ever fills.
-        let longest = config.ttl.max(config.negative_ttl.unwrap_or(Duration::ZERO));
+        let negative_ttl = config.negative_ttl.unwrap_or(Duration::ZERO);
         Self {
             keyer,
             config,
-            users: Expiring::bounded(longest, config.users),
+            users: Expiring::bounded(config.ttl, config.users),
+            failures: Expiring::bounded(negative_ttl, config.users),
+            hits: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
             invalidations: AtomicU64::new(0),
+            superseded: AtomicU64::new(0),
         }
     }
 
@@ -145,6 +169,7 @@ impl Cache {
             user: self.keyer.tag("cache-user", &[realm, login]),
             scope: self.keyer.tag("cache-scope", &[mech, service, realm, login]),
             proof: self.keyer.tag("cache-proof", &[mech, service, realm, login, &creds.password]),
+            password: self.keyer.tag("cache-password", &[realm, login, &creds.password]),
         }
     }
 
@@ -158,9 +183,15 @@ impl Cache {
             .keyer
             .tag("cache-proof", &[mech.as_bytes(), creds.service.as_bytes(), realm, login, &creds.password]);
         let now = Instant::now();
-        let found = self.users.find(&user, |entries| {
+        let look = |entries: &Vec<Entry>| {
             entries.iter().find(|e| e.proof.matches(&proof) && self.fresh(e, now)).map(|e| e.verdict)
+        };
+        let found = self.users.find(&user, look).or_else(|| {
+            // Without a negative TTL the failures table stays empty: skip the second lock then.
+            self.config.negative_ttl.is_some().then(|| self.failures.find(&user, look)).flatten()
         });
+        let counter = if found.is_some() { &self.hits } else { &self.misses };
+        counter.fetch_add(1, Ordering::Relaxed);
         match found {
             Some(Verdict::Ok) => Lookup::Ok,
             Some(Verdict::No(reject)) => Lookup::No(reject),
@@ -180,41 +211,66 @@ impl Cache {
         }
     }
 
-    /// The backend said `OK`: remember it, replacing the entry of an older password in the
-    /// same scope.
+    /// The backend said `OK`: remember it. Entries of any other password of this user, in
+    /// every service, are dropped (a new password ends the old one everywhere), and so are the
+    /// user's remembered failures.
     pub fn store_success(&self, mech: &str, creds: &Credentials) {
-        self.store(self.keys(mech, creds), Verdict::Ok);
+        let keys = self.keys(mech, creds);
+        let mut superseded = 0u64;
+        let entry = Entry {
+            scope: keys.scope,
+            proof: keys.proof,
+            password: keys.password,
+            stored: Instant::now(),
+            verdict: Verdict::Ok,
+        };
+        self.users.update(keys.user, |entries| {
+            let before = entries.len();
+            entries.retain(|e| e.password.matches(&keys.password));
+            superseded = u64::try_from(before - entries.len()).unwrap_or(u64::MAX);
+            // The same password's entry in this scope is replaced by the fresh one.
+            entries.retain(|e| !e.scope.matches(&keys.scope));
+            keep_room(entries);
+            entries.push(entry);
+        });
+        self.superseded.fetch_add(superseded, Ordering::Relaxed);
+        // The user just showed the right password: remembered failures of theirs have done
+        // their job (and one of them might be of this very password, changed meanwhile).
+        if self.config.negative_ttl.is_some() {
+            self.failures.remove(&keys.user);
+        }
     }
 
-    /// The backend said `NO`: forget every entry of this user (a changed password stops the old
-    /// one now), and remember the failure if a negative TTL is set.
+    /// The backend said `NO`: forget every success of this user (a changed password stops the
+    /// old one now), and remember the failure if a negative TTL is set.
     pub fn store_failure(&self, mech: &str, creds: &Credentials, reject: Reject) {
         let keys = self.keys(mech, creds);
         if self.users.remove(&keys.user) {
             self.invalidations.fetch_add(1, Ordering::Relaxed);
         }
         if self.config.negative_ttl.is_some_and(|t| !t.is_zero()) {
-            self.store(keys, Verdict::No(reject));
+            let entry = Entry {
+                scope: keys.scope,
+                proof: keys.proof,
+                password: keys.password,
+                stored: Instant::now(),
+                verdict: Verdict::No(reject),
+            };
+            self.failures.update(keys.user, |entries| {
+                entries.retain(|e| !e.proof.matches(&keys.proof));
+                keep_room(entries);
+                entries.push(entry);
+            });
         }
     }
 
-    fn store(&self, keys: Keys, verdict: Verdict) {
-        let entry = Entry { scope: keys.scope, proof: keys.proof, stored: Instant::now(), verdict };
-        self.users.update(keys.user, |entries| {
-            entries.retain(|e| !e.scope.matches(&keys.scope) && !e.proof.matches(&keys.proof));
-            if entries.len() >= SCOPES_PER_USER {
-                entries.remove(0);
-            }
-            entries.push(entry);
-        });
-    }
-
-    /// Forget everything (SIGUSR1).
+    /// Forget everything (SIGUSR1); how many users' successes that was.
     pub fn flush(&self) -> usize {
+        self.failures.clear();
         self.users.clear()
     }
 
-    /// Users currently remembered.
+    /// Users whose successes are remembered.
     pub fn len(&self) -> usize {
         self.users.len()
     }
@@ -226,13 +282,20 @@ impl Cache {
 
     /// Counts since start.
     pub fn stats(&self) -> CacheStats {
-        let users = self.users.stats();
         CacheStats {
-            hits: users.hits,
-            misses: users.misses,
+            hits: self.hits.load(Ordering::Relaxed),
+            misses: self.misses.load(Ordering::Relaxed),
             evictions: self.users.evictions(),
             invalidations: self.invalidations.load(Ordering::Relaxed),
+            superseded: self.superseded.load(Ordering::Relaxed),
         }
+    }
+}
+
+/// Before one more entry joins a user's record: drop the oldest if the record is full.
+fn keep_room(entries: &mut Vec<Entry>) {
+    if entries.len() >= SCOPES_PER_USER {
+        entries.remove(0);
     }
 }
 
@@ -333,6 +396,52 @@ mod tests {
         c.store_success("pam", &creds("joe", "new", "smtp", ""));
         assert_eq!(c.lookup("pam", &creds("joe", "old", "smtp", "")), Lookup::Miss);
         assert_eq!(c.lookup("pam", &creds("joe", "new", "smtp", "")), Lookup::Ok);
+    }
+
+    #[test]
+    fn a_new_password_ends_the_old_one_in_every_service() {
+        let c = cache(10);
+        for service in ["smtp", "imap", "pop3"] {
+            c.store_success("pam", &creds("joe", "old", service, ""));
+        }
+        c.store_success("pam", &creds("ann", "old", "imap", ""));
+        c.store_success("pam", &creds("joe", "new", "smtp", ""));
+        for service in ["smtp", "imap", "pop3"] {
+            assert_eq!(c.lookup("pam", &creds("joe", "old", service, "")), Lookup::Miss, "{service}");
+        }
+        assert_eq!(c.lookup("pam", &creds("joe", "new", "smtp", "")), Lookup::Ok);
+        assert_eq!(c.lookup("pam", &creds("ann", "old", "imap", "")), Lookup::Ok, "another user's");
+        assert_eq!(c.stats().superseded, 3);
+        // The same password in another service joins, it does not supersede.
+        c.store_success("pam", &creds("joe", "new", "imap", ""));
+        assert_eq!(c.lookup("pam", &creds("joe", "new", "smtp", "")), Lookup::Ok);
+        assert_eq!(c.lookup("pam", &creds("joe", "new", "imap", "")), Lookup::Ok);
+        assert_eq!(c.stats().superseded, 3);
+        // The same password in another realm is another user.
+        c.store_success("pam", &creds("joe", "other", "smtp", "b.org"));
+        assert_eq!(c.lookup("pam", &creds("joe", "new", "imap", "")), Lookup::Ok);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn failures_never_push_a_success_out() {
+        let config = CacheConfig {
+            users: NonZeroUsize::new(10).unwrap(),
+            ttl: Duration::from_secs(100),
+            negative_ttl: Some(Duration::from_secs(30)),
+        };
+        let c = Cache::new(Keyer::from_key(b"test").unwrap(), config);
+        let joe = creds("joe", "pw", "smtp", "");
+        c.store_success("pam", &joe);
+        for i in 0..5000 {
+            c.store_failure("pam", &creds(&format!("made-up-{i}"), "x", "smtp", ""), Reject::PamAuth);
+        }
+        assert_eq!(c.lookup("pam", &joe), Lookup::Ok, "5000 made-up users' failures did not evict joe");
+        assert_eq!(c.stats().evictions, 0);
+        assert_eq!(c.failures.len(), 10, "failures are bounded by a table of their own");
+        assert_eq!(c.lookup("pam", &creds("made-up-4999", "x", "smtp", "")), Lookup::No(Reject::PamAuth));
+        assert_eq!(c.lookup("pam", &creds("made-up-0", "x", "smtp", "")), Lookup::Miss, "pushed out");
+        assert_eq!(c.flush(), 1);
+        assert_eq!(c.failures.len(), 0);
     }
 
     #[test]

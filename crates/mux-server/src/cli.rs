@@ -167,23 +167,23 @@ pub struct Cli {
     #[arg(long)]
     pub no_penalty: bool,
 
-    /// Delay of the NO after a first failure, doubled by each further distinct one.
+    /// Wait before the next check after a first failure, doubled by each further distinct one.
     #[arg(long, value_name = "secs", default_value_t = Seconds(penalty::BASE))]
     pub penalty_base: Seconds,
 
-    /// The longest penalty delay.
+    /// The longest penalty delay, and the longest a request is held before its check.
     #[arg(long, value_name = "secs", default_value_t = Seconds(penalty::MAX))]
     pub penalty_max: Seconds,
 
-    /// Seconds without a failure after which a user or address starts again from zero.
+    /// Seconds without an attempt after which a user, pair or address starts again from zero.
     #[arg(long, value_name = "secs", default_value_t = Seconds(penalty::FORGET_AFTER))]
     pub penalty_forget: Seconds,
 
-    /// Users, and separately client addresses, whose failures are counted at most.
+    /// Users, (user, address) pairs and client addresses (each) whose attempts are tracked at most.
     #[arg(long, value_name = "n", default_value_t = penalty::ENTRIES)]
     pub penalty_entries: NonZeroUsize,
 
-    /// Client network (CIDR or address) never delayed (repeatable).
+    /// Client network (CIDR or address) never held nor counted (repeatable).
     #[arg(long, value_name = "cidr", action = ArgAction::Append, value_parser = parse_net)]
     pub penalty_exempt: Vec<IpNet>,
 }

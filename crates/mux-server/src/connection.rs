@@ -75,6 +75,49 @@ pub async fn read_request(stream: &mut UnixStream, limits: &Limits) -> Received 
     }
 }
 
+/// How often a half-closed client (one that shut down its writing side and waits for the
+/// reply) is looked at again to see whether it closed the whole socket.
+const HANG_UP_POLL: Duration = Duration::from_millis(250);
+
+/// Resolves when the client has closed its whole socket, so no reply can reach it: for racing
+/// the waits a request may go through (penalties) against a client that gave up. A half-close
+/// (shutdown of the client's writing side, as some clients do after their request) is not a
+/// hang-up: such a client still reads the reply. Bytes sent after the request are discarded, as
+/// [`finish`] would discard them.
+pub async fn peer_gone(stream: &UnixStream) {
+    let mut sink = [0u8; 256];
+    loop {
+        if stream.readable().await.is_err() {
+            return;
+        }
+        match stream.try_read(&mut sink) {
+            Ok(0) => break,
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(_) => return,
+        }
+    }
+    sink.fill(0);
+    // At end of input: the client has either half-closed or hung up. A UNIX stream socket reports
+    // POLLHUP only once the peer closed both directions; tokio's readiness cannot wait for that
+    // alone (the socket stays readable at EOF), so look again now and then.
+    while !hung_up(stream) {
+        tokio::time::sleep(HANG_UP_POLL).await;
+    }
+}
+
+/// Whether the peer of `stream` has closed both directions (POLLHUP), without blocking.
+fn hung_up(stream: &UnixStream) -> bool {
+    use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+    use std::os::fd::AsFd;
+    let mut fds = [PollFd::new(stream.as_fd(), PollFlags::POLLOUT)];
+    match poll(&mut fds, PollTimeout::ZERO) {
+        Ok(_) => fds[0].revents().is_some_and(|r| r.intersects(PollFlags::POLLHUP | PollFlags::POLLERR)),
+        // Cannot tell: keep the request (the wait it races has its own bound).
+        Err(_) => false,
+    }
+}
+
 /// Send `reply` (if any), half-close, and wait briefly for the client to close.
 ///
 /// With no reply the socket is simply closed: libsasl2 then reports `SASL_FAIL`, a temporary

@@ -5,7 +5,7 @@
 //! The cache's and the penalties' counters live in those tables (plain atomics the request path
 //! updates anyway) and are read at each scrape, so turning metrics on adds nothing to a request.
 
-use crate::answer::Answer;
+use crate::answer::{Answer, Tempfail};
 use crate::policy::Policy;
 use crate::reply::Reply;
 use backends::expiring::Stats;
@@ -39,7 +39,7 @@ impl RequestResult {
     /// How a connection ended: the daemon's answer, or `None` when no complete request came.
     pub fn of(answer: Option<&Answer>) -> Self {
         match answer {
-            None => RequestResult::Incomplete,
+            None | Some(Answer::Tempfail(Tempfail::ClientGone)) => RequestResult::Incomplete,
             Some(Answer::Tempfail(_)) => RequestResult::Tempfail,
             Some(Answer::Reply(Reply::Ok | Reply::OkWith(_))) => RequestResult::Ok,
             Some(Answer::Reply(Reply::No(_))) => RequestResult::No,
@@ -203,24 +203,36 @@ impl Collector for PolicyCollector {
                 "Users dropped from the cache after a refused password.",
                 stats.invalidations,
             )?;
+            encode_counter(
+                e,
+                "cache_superseded",
+                "Entries of an old password dropped after a login with a new one.",
+                stats.superseded,
+            )?;
             encode_gauge(e, "cache_users", "Users in the credential cache.", cache.len())?;
         }
         if let Some(penalties) = self.0.penalties() {
             let e = &mut encoder;
             encode_counter(
                 e,
-                "penalty_delayed",
-                "NO replies held back by a brute-force penalty.",
-                penalties.delayed(),
+                "penalty_held",
+                "Requests held by a brute-force penalty before their check.",
+                penalties.held(),
             )?;
-            let (users, addrs) = penalties.sizes();
+            encode_counter(
+                e,
+                "penalty_refused",
+                "Requests refused (tempfail) by a brute-force penalty before their check.",
+                penalties.refused(),
+            )?;
+            let (users, pairs, addrs) = penalties.penalised();
             let mut family = e.encode_descriptor(
                 "penalty_entries",
-                "Users and client addresses whose failures are counted.",
+                "Accounts, (account, address) pairs and client addresses with failures counted.",
                 None,
                 MetricType::Gauge,
             )?;
-            for (table, n) in [("user", users), ("address", addrs)] {
+            for (table, n) in [("user", users), ("pair", pairs), ("address", addrs)] {
                 ConstGauge::new(gauge_value(n)).encode(family.encode_family(&TableLabels { table })?)?;
             }
         }

@@ -1,12 +1,37 @@
-//! Step "policy", brute-force penalties: consecutive failures of a user, and of a client address
-//! when the request carries one, make the `NO` wait longer (2 → 4 → 8 s by default).
+//! Step "policy", brute-force penalties: they bound how fast anyone can guess, by holding
+//! attempts *before* the check instead of delaying the word `NO` after it.
 //!
-//! The wait is an async sleep in the connection's own task, so a delayed `NO` holds no thread
-//! and slows no other request; a correct password is never delayed. Guessing the same wrong
-//! password again does not count (a client retrying a stale saved password is not an attack):
-//! each record remembers keyed tags ([`backends::secret`]) of its last few wrong passwords. A
-//! success resets the user's count. Both tables are [`backends::expiring`] tables: bounded
-//! (least recently failed go first), and a record idle for `forget_after` starts again from zero.
+//! Each request passes one or more gates before the cache or the mechanisms see it: its
+//! account's (realm, login), and when the fifth protocol field carries a client address, the
+//! (account, address) pair's and the address's. A gate whose key has no recent failure lets up
+//! to [`WIDTH`] checks run at once and holds no one. After distinct failures it is *penalised*:
+//! one check at a time, each starting no sooner than the penalty delay (2 → 4 → 8 s by default)
+//! after the key's last failure. A request that would start later than `--penalty-max` after it
+//! arrived, or that finds [`MAX_WAITING`] others already queued at a penalised gate (or
+//! [`HELD_AT_ONCE`] held daemon-wide), is refused at once with a tempfail (closed without a reply), before any
+//! check. Since the wait comes before the check and the answer right after it, the time an
+//! answer takes no longer tells `OK` from `NO`: a right password waits as long as a wrong one.
+//!
+//! Why held rather than refused at once: a legitimate user who mistyped and retries at once
+//! (or whose second client logs in meanwhile) is served a second or two late instead of seeing
+//! Postfix's `454 4.7.0 Temporary authentication failure`; what cannot be served within
+//! `--penalty-max` gets that tempfail, never a `NO`, which would make the client ask for a new
+//! password and fail2ban count a failure that never happened. A held request holds no thread,
+//! and one whose client hangs up is dropped at once (the server races the wait against the
+//! socket's close), so holding costs the daemon nothing for fire-and-forget clients.
+//!
+//! With an address, the pair's gate penalises one source the way the account's does without
+//! one, while the account's and the address's gates are [`CEILING`] times wider (a quarter of
+//! the delay between checks): a user logging in from an address that has not failed waits at
+//! most a quarter of the delay, not the attacker's queue, and an attacker rotating addresses
+//! still gets only `CEILING` times the guesses one address would.
+//!
+//! Guessing the same wrong password again does not count (a client retrying a stale saved
+//! password is not an attack): each record remembers keyed tags ([`backends::secret`]) of its
+//! last few wrong passwords. A success resets the account's and the pair's counts, never the
+//! address's (one valid account must not launder an address that guesses at others). The tables
+//! are [`backends::expiring`] tables: bounded (least recently used go first), and a key idle for
+//! `forget_after` starts again from zero.
 
 use backends::Credentials;
 use backends::expiring::Expiring;
@@ -14,33 +39,48 @@ use backends::secret::Keyer;
 use ipnet::IpNet;
 use std::net::IpAddr;
 use std::num::NonZeroUsize;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::time::Instant;
 
 /// Wrong passwords remembered per record so that repeating one does not count again.
 pub const REMEMBERED_WRONG_PASSWORDS: usize = 8;
 
 /// Delay after a first failure by default (`--penalty-base`).
 pub const BASE: Duration = Duration::from_secs(2);
-/// The longest delay by default (`--penalty-max`).
+/// The longest delay, and the longest a request is held, by default (`--penalty-max`).
 pub const MAX: Duration = Duration::from_secs(8);
 /// Idle time after which a record starts from zero by default (`--penalty-forget`).
 pub const FORGET_AFTER: Duration = Duration::from_secs(900);
 /// Records kept per table by default (`--penalty-entries`).
 pub const ENTRIES: NonZeroUsize = NonZeroUsize::MIN.saturating_add(9_999);
 
+/// Checks of one key that may run at once while it is not penalised (a mail client opening a
+/// few connections at once); a penalised key runs one at a time.
+pub const WIDTH: u32 = 4;
+/// How much wider an account's (and an address's) gate is than a pair's, when requests carry
+/// a client address: the delay between their checks is divided by this.
+pub const CEILING: u32 = 4;
+/// Requests queued at one penalised gate at most; one more is refused at once.
+pub const MAX_WAITING: usize = 8;
+/// Requests held at all gates together at most, so that holds never take more than a quarter
+/// of the default connection cap (1024); one more is refused at once.
+pub const HELD_AT_ONCE: usize = 256;
+
 /// Penalty settings.
 #[derive(Debug, Clone)]
 pub struct PenaltyConfig {
     /// Delay after the first failure; each further distinct failure doubles it.
     pub base: Duration,
-    /// The longest delay.
+    /// The longest delay, and the longest a request is held before its check.
     pub max: Duration,
-    /// A record with no failure for this long starts again from zero.
+    /// A key with no attempt for this long starts again from zero.
     pub forget_after: Duration,
-    /// Records kept per table (users, addresses).
+    /// Records kept per table (accounts, pairs, addresses).
     pub entries: NonZeroUsize,
-    /// Client networks never delayed (`--penalty-exempt`).
+    /// Client networks never held nor counted (`--penalty-exempt`).
     pub exempt: Vec<IpNet>,
 }
 
@@ -50,89 +90,285 @@ impl Default for PenaltyConfig {
     }
 }
 
-/// The failure counters.
+/// The gates and their failure counts.
 #[derive(Debug)]
 pub struct Penalties {
     keyer: Keyer,
     config: PenaltyConfig,
-    users: Expiring<[u8; 16], Record>,
-    addrs: Expiring<IpAddr, Record>,
-    delayed: AtomicU64,
+    users: Expiring<[u8; 16], Arc<Gate>>,
+    pairs: Expiring<[u8; 16], Arc<Gate>>,
+    addrs: Expiring<IpAddr, Arc<Gate>>,
+    holding: Arc<AtomicUsize>,
+    held: AtomicU64,
+    refused: AtomicU64,
 }
 
-/// One user's or address's failures since its count last started.
+/// One key's gate: the checks in progress and the failures so far.
+#[derive(Debug)]
+struct Gate {
+    /// [`WIDTH`] permits: a check takes one, or all of them while the key is penalised.
+    slots: Arc<Semaphore>,
+    record: Mutex<Record>,
+    waiting: AtomicUsize,
+}
+
+impl Default for Gate {
+    fn default() -> Self {
+        Self {
+            slots: Arc::new(Semaphore::new(WIDTH as usize)),
+            record: Mutex::default(),
+            waiting: AtomicUsize::new(0),
+        }
+    }
+}
+
+impl Gate {
+    fn record(&self) -> MutexGuard<'_, Record> {
+        // Every change is a few assignments: the record is usable after a panic.
+        self.record.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// One key's failures since its count last started.
 #[derive(Debug, Default)]
 struct Record {
     failures: u32,
     recent: Vec<[u8; 16]>,
+    last_failure: Option<Instant>,
+}
+
+/// Which table a gate is from: what a success resets, how wide it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// The account, for a request without an address.
+    Account,
+    /// The account, for a request with an address ([`CEILING`] times wider).
+    AccountOfAddressed,
+    /// (account, address).
+    Pair,
+    /// The address ([`CEILING`] times wider).
+    Address,
+}
+
+impl Kind {
+    fn divisor(self) -> u32 {
+        match self {
+            Kind::Account | Kind::Pair => 1,
+            Kind::AccountOfAddressed | Kind::Address => CEILING,
+        }
+    }
+}
+
+/// A request let through its gates: it holds their slots until dropped, after its outcome was
+/// counted with [`Penalties::failure`] or [`Penalties::success`].
+#[derive(Debug)]
+#[must_use]
+pub struct Admission {
+    passed: Vec<(Kind, Arc<Gate>, OwnedSemaphorePermit)>,
+    /// How long the request was held before its check.
+    pub held: Duration,
+}
+
+/// Why a request was refused before its check (it gets a tempfail).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// Its turn would come later than `--penalty-max` after it arrived.
+    TooLate,
+    /// [`MAX_WAITING`] requests already queued at one of its gates.
+    QueueFull,
+    /// [`HELD_AT_ONCE`] requests already held daemon-wide.
+    TooManyHeld,
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Refusal::TooLate => "penalty: its turn would come too late",
+            Refusal::QueueFull => "penalty: too many attempts already waiting",
+            Refusal::TooManyHeld => "penalty: too many attempts held",
+        })
+    }
+}
+
+/// Counts one request inside a gate's queue (and daemon-wide) while it lives.
+struct Waiting<'a> {
+    gate: &'a AtomicUsize,
+    all: &'a AtomicUsize,
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.gate.fetch_sub(1, Ordering::Relaxed);
+        self.all.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl Penalties {
     /// Empty tables.
     pub fn new(keyer: Keyer, config: PenaltyConfig) -> Self {
         let (ttl, entries) = (config.forget_after, config.entries);
-        let (users, addrs) = (Expiring::bounded(ttl, entries), Expiring::bounded(ttl, entries));
-        Self { keyer, config, users, addrs, delayed: AtomicU64::new(0) }
+        Self {
+            keyer,
+            config,
+            users: Expiring::bounded(ttl, entries),
+            pairs: Expiring::bounded(ttl, entries),
+            addrs: Expiring::bounded(ttl, entries),
+            holding: Arc::new(AtomicUsize::new(0)),
+            held: AtomicU64::new(0),
+            refused: AtomicU64::new(0),
+        }
     }
 
     fn user_key(&self, creds: &Credentials) -> [u8; 16] {
         self.keyer.tag("penalty-user", &[creds.realm.as_bytes(), creds.login.as_bytes()]).short()
     }
 
-    /// Count a failure of `creds`; returns how long after the request started the `NO` may be
-    /// sent.
-    pub fn failure(&self, creds: &Credentials) -> Duration {
+    /// Pass `creds` through its gates: at once when none is penalised, otherwise after the
+    /// wait its penalties ask for (an async sleep), or `Err` at once when it cannot be served
+    /// within `--penalty-max`. Cancel-safe: a dropped wait leaves no trace.
+    pub async fn admit(&self, creds: &Credentials) -> Result<Admission, Refusal> {
+        let arrived = Instant::now();
+        let deadline = arrived + self.config.max.max(self.config.base);
         let addr = client_ip(creds);
         if addr.is_some_and(|a| self.config.exempt.iter().any(|net| net.contains(&a))) {
-            return Duration::ZERO;
+            return Ok(Admission { passed: Vec::new(), held: Duration::ZERO });
+        }
+        let user = self.user_key(creds);
+        let gates: Vec<(Kind, Arc<Gate>)> = match addr {
+            None => vec![(Kind::Account, self.users.update(user, |g| g.clone()))],
+            Some(a) => {
+                let pair = self.keyer.tag("penalty-pair", &[&user, a.to_string().as_bytes()]).short();
+                vec![
+                    (Kind::Pair, self.pairs.update(pair, |g| g.clone())),
+                    (Kind::Address, self.addrs.update(a, |g| g.clone())),
+                    (Kind::AccountOfAddressed, self.users.update(user, |g| g.clone())),
+                ]
+            }
+        };
+        let mut passed = Vec::with_capacity(gates.len());
+        for (kind, gate) in gates {
+            match self.enter(&gate, kind, deadline).await {
+                Ok(permit) => passed.push((kind, gate, permit)),
+                Err(refusal) => {
+                    self.refused.fetch_add(1, Ordering::Relaxed);
+                    return Err(refusal);
+                }
+            }
+        }
+        let held = arrived.elapsed();
+        if !held.is_zero() {
+            self.held.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(Admission { passed, held })
+    }
+
+    /// Wait for a slot of `gate` and for its penalty delay; the slot.
+    async fn enter(&self, gate: &Arc<Gate>, kind: Kind, deadline: Instant) -> Result<OwnedSemaphorePermit, Refusal> {
+        let penalised = gate.record().failures > 0;
+        // The common case: a key with no failure and a free slot passes without being counted as
+        // held, so a burst held elsewhere never refuses it.
+        if !penalised && let Ok(permit) = gate.slots.clone().try_acquire_owned() {
+            return Ok(permit);
+        }
+        // A busy key with no failure (a shared account's many clients) queues without a per-key
+        // limit: its checks are quick. A penalised key's queue is short: turns are seconds apart.
+        if penalised && gate.waiting.load(Ordering::Relaxed) >= MAX_WAITING {
+            return Err(Refusal::QueueFull);
+        }
+        if self.holding.load(Ordering::Relaxed) >= HELD_AT_ONCE {
+            return Err(Refusal::TooManyHeld);
+        }
+        gate.waiting.fetch_add(1, Ordering::Relaxed);
+        self.holding.fetch_add(1, Ordering::Relaxed);
+        let _waiting = Waiting { gate: &gate.waiting, all: &self.holding };
+        loop {
+            let penalised = gate.record().failures > 0;
+            let wanted = if penalised { WIDTH } else { 1 };
+            // The semaphore queues fairly (first come, first served), also across sizes.
+            let permit = match tokio::time::timeout_at(deadline, gate.slots.clone().acquire_many_owned(wanted)).await {
+                Ok(Ok(permit)) => permit,
+                // The semaphore is never closed; a request still waiting at the deadline is late.
+                Ok(Err(_)) | Err(_) => return Err(Refusal::TooLate),
+            };
+            let (failures, last) = {
+                let record = gate.record();
+                (record.failures, record.last_failure)
+            };
+            if failures > 0 && wanted < WIDTH {
+                // Penalised while queued: back in line for the whole gate.
+                continue;
+            }
+            if let Some(last) = last.filter(|_| failures > 0) {
+                let next = last + self.delay(failures) / kind.divisor();
+                if next > deadline {
+                    return Err(Refusal::TooLate);
+                }
+                tokio::time::sleep_until(next).await;
+            }
+            return Ok(permit);
+        }
+    }
+
+    /// Count a failure of the admitted `creds` at each of its gates (before their slots are
+    /// released); the highest count among them.
+    pub fn failure(&self, admission: &Admission, creds: &Credentials) -> u32 {
+        if admission.passed.is_empty() {
+            return 0;
         }
         let guess = self
             .keyer
             .tag("penalty-guess", &[creds.realm.as_bytes(), creds.login.as_bytes(), &creds.password])
             .short();
-        let by_user = bump(&self.users, self.user_key(creds), guess);
-        let by_addr = addr.map_or(0, |a| bump(&self.addrs, a, guess));
-        let delay = self.delay(by_user.max(by_addr));
-        if !delay.is_zero() {
-            self.delayed.fetch_add(1, Ordering::Relaxed);
-        }
-        delay
+        let now = Instant::now();
+        let counts = admission.passed.iter().map(|(_, gate, _)| bump(&mut gate.record(), guess, now));
+        counts.max().unwrap_or(0)
     }
 
-    /// A success: the user's count starts again. The address's does not, or an attacker with
-    /// one valid account could launder its address's count between guesses.
-    pub fn success(&self, creds: &Credentials) {
-        // Nearly every success finds nothing to reset: skip the keyed hash then.
-        if self.users.is_empty() {
-            return;
+    /// A success: the account's and the pair's counts start again. The address's does not, or
+    /// an attacker with one valid account could launder its address's count between guesses.
+    pub fn success(&self, admission: &Admission) {
+        for (kind, gate, _) in &admission.passed {
+            if *kind != Kind::Address {
+                *gate.record() = Record::default();
+            }
         }
-        self.users.remove(&self.user_key(creds));
     }
 
     /// Forget every count (SIGUSR2).
     pub fn forget(&self) -> usize {
-        self.users.clear() + self.addrs.clear()
+        let penalised = self.penalised();
+        self.users.clear();
+        self.pairs.clear();
+        self.addrs.clear();
+        penalised.0 + penalised.1 + penalised.2
     }
 
-    /// Records held (users + addresses).
-    pub fn len(&self) -> usize {
-        let (users, addrs) = self.sizes();
-        users + addrs
+    /// Keys with failures counted: (accounts, (account, address) pairs, client addresses).
+    pub fn penalised(&self) -> (usize, usize, usize) {
+        fn count<K: std::hash::Hash + Eq>(table: &Expiring<K, Arc<Gate>>) -> usize {
+            let mut n = 0;
+            table.all(|gate| {
+                n += usize::from(gate.record().failures > 0);
+                true
+            });
+            n
+        }
+        (count(&self.users), count(&self.pairs), count(&self.addrs))
     }
 
-    /// Records held: (users, client addresses).
-    pub fn sizes(&self) -> (usize, usize) {
-        (self.users.len(), self.addrs.len())
+    /// Requests held before their check, since start.
+    pub fn held(&self) -> u64 {
+        self.held.load(Ordering::Relaxed)
     }
 
-    /// Failures whose `NO` was held back, since start.
-    pub fn delayed(&self) -> u64 {
-        self.delayed.load(Ordering::Relaxed)
+    /// Requests refused (tempfail) before their check, since start.
+    pub fn refused(&self) -> u64 {
+        self.refused.load(Ordering::Relaxed)
     }
 
     /// Whether no failure is counted.
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        self.penalised() == (0, 0, 0)
     }
 
     /// The delay after `failures` distinct consecutive failures.
@@ -145,19 +381,18 @@ impl Penalties {
     }
 }
 
-/// Count a failure guessing `guess` in `key`'s record (a record idle for the table's TTL starts
-/// again); the record's count after it.
-fn bump<K: std::hash::Hash + Eq>(table: &Expiring<K, Record>, key: K, guess: [u8; 16]) -> u32 {
-    table.update(key, |record| {
-        if !record.recent.contains(&guess) {
-            record.failures = record.failures.saturating_add(1);
-            if record.recent.len() >= REMEMBERED_WRONG_PASSWORDS {
-                record.recent.remove(0);
-            }
-            record.recent.push(guess);
+/// Count a failure guessing `guess` in `record` (a repeated wrong password counts once); the
+/// record's count after it.
+fn bump(record: &mut Record, guess: [u8; 16], now: Instant) -> u32 {
+    if !record.recent.contains(&guess) {
+        record.failures = record.failures.saturating_add(1);
+        if record.recent.len() >= REMEMBERED_WRONG_PASSWORDS {
+            record.recent.remove(0);
         }
-        record.failures
-    })
+        record.recent.push(guess);
+    }
+    record.last_failure = Some(now);
+    record.failures
 }
 
 /// The request's client IP (fifth field, `ip;port`), with IPv6 brackets and IPv4-mapping removed.
@@ -183,94 +418,230 @@ mod tests {
         }
     }
 
-    fn penalties(config: PenaltyConfig) -> Penalties {
-        Penalties::new(Keyer::from_key(b"test").unwrap(), config)
+    fn penalties(config: PenaltyConfig) -> Arc<Penalties> {
+        Arc::new(Penalties::new(Keyer::from_key(b"test").unwrap(), config))
     }
 
     const fn s(secs: u64) -> Duration {
         Duration::from_secs(secs)
     }
 
+    /// Admit `c`, count it as a failure, and return how long it was held.
+    async fn fail(p: &Penalties, c: &Credentials) -> Result<Duration, Refusal> {
+        let admission = p.admit(c).await?;
+        p.failure(&admission, c);
+        Ok(admission.held)
+    }
+
     #[test]
-    fn distinct_failures_grow_the_delay_up_to_the_cap() {
-        let p = penalties(PenaltyConfig::default());
-        let delays: Vec<Duration> =
-            (0..6).map(|i| p.failure(&creds("joe", &format!("g{i}"), None))).collect();
-        assert_eq!(delays, [s(2), s(4), s(8), s(8), s(8), s(8)]);
+    fn the_delay_doubles_up_to_the_cap() {
         let p = penalties(PenaltyConfig { max: s(15), ..Default::default() });
-        let delays: Vec<Duration> =
-            (0..5).map(|i| p.failure(&creds("joe", &format!("g{i}"), None))).collect();
-        assert_eq!(delays, [s(2), s(4), s(8), s(15), s(15)]);
+        let delays: Vec<Duration> = (0..6).map(|f| p.delay(f)).collect();
+        assert_eq!(delays, [s(0), s(2), s(4), s(8), s(15), s(15)]);
     }
 
-    #[test]
-    fn repeating_a_wrong_password_does_not_grow_it() {
+    #[tokio::test(start_paused = true)]
+    async fn distinct_failures_hold_the_next_attempt_longer() {
         let p = penalties(PenaltyConfig::default());
-        assert_eq!(p.failure(&creds("joe", "stale", None)), s(2));
+        let mut held = Vec::new();
+        for i in 0..5 {
+            held.push(fail(&p, &creds("joe", &format!("g{i}"), None)).await.unwrap());
+        }
+        assert_eq!(held, [s(0), s(2), s(4), s(8), s(8)]);
+        // The right password waits just as long: timing does not tell OK from NO.
+        let admission = p.admit(&creds("joe", "right", None)).await.unwrap();
+        assert_eq!(admission.held, s(8));
+        p.success(&admission);
+        drop(admission);
+        assert_eq!(fail(&p, &creds("joe", "g9", None)).await.unwrap(), s(0), "a success resets");
+        assert_eq!(p.held(), 5, "four guesses and the right password");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn repeating_a_wrong_password_does_not_grow_it() {
+        let p = penalties(PenaltyConfig::default());
+        fail(&p, &creds("joe", "stale", None)).await.unwrap();
         for _ in 0..20 {
-            assert_eq!(p.failure(&creds("joe", "stale", None)), s(2));
+            assert_eq!(fail(&p, &creds("joe", "stale", None)).await.unwrap(), s(2));
         }
-        assert_eq!(p.failure(&creds("joe", "other", None)), s(4));
-        // Another user's wrong password is their own count.
-        assert_eq!(p.failure(&creds("ann", "stale", None)), s(2));
+        assert_eq!(fail(&p, &creds("joe", "other", None)).await.unwrap(), s(2));
+        assert_eq!(fail(&p, &creds("joe", "third", None)).await.unwrap(), s(4));
+        // Another user is not held at all.
+        assert_eq!(fail(&p, &creds("ann", "stale", None)).await.unwrap(), s(0));
     }
 
-    #[test]
-    fn a_success_resets_the_user() {
+    #[tokio::test(start_paused = true)]
+    async fn a_burst_of_guesses_is_bounded_before_the_check() {
         let p = penalties(PenaltyConfig::default());
-        for g in ["a", "b", "c"] {
-            p.failure(&creds("joe", g, None));
+        let checked = Arc::new(AtomicUsize::new(0));
+        let tasks: Vec<_> = (0..300)
+            .map(|i| {
+                let (p, checked) = (p.clone(), checked.clone());
+                tokio::spawn(async move {
+                    let c = creds("joe", &format!("guess-{i}"), None);
+                    let admission = p.admit(&c).await?;
+                    checked.fetch_add(1, Ordering::Relaxed);
+                    // A check that takes a while, as a real one does.
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                    p.failure(&admission, &c);
+                    Ok::<_, Refusal>(())
+                })
+            })
+            .collect();
+        tokio::time::sleep(s(2)).await;
+        let in_two_seconds = checked.load(Ordering::Relaxed);
+        assert!(in_two_seconds <= WIDTH as usize, "{in_two_seconds} checks in 2 s");
+        // Another user passes at once meanwhile.
+        let other = p.admit(&creds("ann", "pw", None)).await.unwrap();
+        assert_eq!(other.held, Duration::ZERO);
+        drop(other);
+        let mut refused = 0;
+        for task in tasks {
+            refused += usize::from(task.await.unwrap().is_err());
         }
-        p.success(&creds("joe", "right", None));
-        assert_eq!(p.failure(&creds("joe", "d", None)), s(2));
+        assert_eq!(refused + checked.load(Ordering::Relaxed), 300);
+        assert!(checked.load(Ordering::Relaxed) <= 6, "{} checked", checked.load(Ordering::Relaxed));
+        assert_eq!(p.refused(), u64::try_from(refused).unwrap());
+        assert_eq!(p.holding.load(Ordering::Relaxed), 0, "nothing left counted as held");
     }
 
-    #[test]
-    fn an_address_spraying_many_users_is_slowed() {
+    #[tokio::test(start_paused = true)]
+    async fn a_shared_account_s_many_clients_all_get_in() {
         let p = penalties(PenaltyConfig::default());
-        let delays: Vec<Duration> =
-            (0..4).map(|i| p.failure(&creds(&format!("u{i}"), "pw", Some("192.0.2.9;4000")))).collect();
-        assert_eq!(delays, [s(2), s(4), s(8), s(8)]);
-        // ... but a different address guessing a fresh user is not.
-        assert_eq!(p.failure(&creds("u9", "pw", Some("192.0.2.10;4000"))), s(2));
-        // A success of one user does not clear the address.
-        p.success(&creds("u0", "right", Some("192.0.2.9;4000")));
-        assert_eq!(p.failure(&creds("u5", "pw", Some("[::ffff:192.0.2.9];1"))), s(8));
+        let tasks: Vec<_> = (0..100)
+            .map(|_| {
+                let p = p.clone();
+                tokio::spawn(async move {
+                    let c = creds("noreply", "right", None);
+                    let admission = p.admit(&c).await?;
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                    p.success(&admission);
+                    Ok::<_, Refusal>(admission.held)
+                })
+            })
+            .collect();
+        let mut longest = Duration::ZERO;
+        for task in tasks {
+            longest = longest.max(task.await.unwrap().unwrap());
+        }
+        // 100 checks of 5 ms, 4 at a time.
+        assert!(longest <= Duration::from_millis(125), "{longest:?}");
+        assert_eq!(p.refused(), 0);
     }
 
-    #[test]
-    fn exempt_networks_are_never_delayed_nor_counted() {
+    #[tokio::test(start_paused = true)]
+    async fn a_user_at_another_address_is_not_locked_out_by_an_attacker() {
+        let p = penalties(PenaltyConfig::default());
+        let attacker = "198.51.100.7;4000";
+        for i in 0..6 {
+            let _ = fail(&p, &creds("joe", &format!("g{i}"), Some(attacker))).await;
+        }
+        assert_eq!(p.penalised(), (1, 1, 1));
+        // The attacker's own next guess waits the full delay...
+        let started = Instant::now();
+        let admission = p.admit(&creds("joe", "g7", Some(attacker))).await.unwrap();
+        assert_eq!(started.elapsed(), s(8));
+        p.failure(&admission, &creds("joe", "g7", Some(attacker)));
+        drop(admission);
+        // ... joe at home waits a quarter of it at most, and gets in.
+        let home = p.admit(&creds("joe", "right", Some("192.0.2.1;5000"))).await.unwrap();
+        assert!(home.held <= s(2), "{:?}", home.held);
+        p.success(&home);
+        drop(home);
+        assert_eq!(p.penalised(), (0, 1, 1), "the attacker's pair and address stay penalised");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_attacker_rotating_addresses_is_still_bounded() {
+        let p = penalties(PenaltyConfig::default());
+        let checked = Arc::new(AtomicUsize::new(0));
+        let tasks: Vec<_> = (0..300)
+            .map(|i| {
+                let (p, checked) = (p.clone(), checked.clone());
+                tokio::spawn(async move {
+                    let c = creds("joe", &format!("guess-{i}"), Some(&format!("10.0.{}.{};25", i / 250, i % 250)));
+                    let admission = p.admit(&c).await?;
+                    checked.fetch_add(1, Ordering::Relaxed);
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                    p.failure(&admission, &c);
+                    Ok::<_, Refusal>(())
+                })
+            })
+            .collect();
+        tokio::time::sleep(s(2)).await;
+        let in_two_seconds = checked.load(Ordering::Relaxed);
+        assert!(in_two_seconds <= 30, "{in_two_seconds} checks in 2 s");
+        for task in tasks {
+            let _ = task.await.unwrap();
+        }
+        // Over the whole hold (8 s), the account's ceiling admits at most a few more.
+        assert!(checked.load(Ordering::Relaxed) <= 12, "{} checked", checked.load(Ordering::Relaxed));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_address_spraying_many_users_is_slowed() {
+        let p = penalties(PenaltyConfig::default());
+        let spray = "192.0.2.9;4000";
+        for i in 0..4 {
+            fail(&p, &creds(&format!("u{i}"), "pw", Some(spray))).await.unwrap();
+        }
+        // A fresh user from that address waits the address's delay (8 s / CEILING)...
+        let next = fail(&p, &creds("u5", "pw", Some(spray))).await.unwrap();
+        assert_eq!(next, s(2));
+        // ... one from another address does not wait at all.
+        assert_eq!(fail(&p, &creds("u9", "pw", Some("192.0.2.10;4000"))).await.unwrap(), s(0));
+        // A success of one user does not clear the address (IPv4-mapped is the same address).
+        let ok = p.admit(&creds("u0", "right", Some("[::ffff:192.0.2.9];1"))).await.unwrap();
+        p.success(&ok);
+        drop(ok);
+        assert_eq!(p.penalised().2, 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn exempt_networks_are_never_held_nor_counted() {
         let config = PenaltyConfig { exempt: vec!["10.0.0.0/8".parse().unwrap()], ..Default::default() };
         let p = penalties(config);
         for i in 0..5 {
-            assert_eq!(p.failure(&creds("joe", &format!("g{i}"), Some("10.1.2.3;25"))), Duration::ZERO);
+            assert_eq!(fail(&p, &creds("joe", &format!("g{i}"), Some("10.1.2.3;25"))).await.unwrap(), s(0));
         }
         assert!(p.is_empty());
-        assert_eq!(p.failure(&creds("joe", "x", Some("192.0.2.1;25"))), s(2));
-        assert_eq!(p.failure(&creds("joe", "y", None)), s(4));
-        assert_eq!(p.delayed(), 2, "exempt failures are not delayed");
+        assert_eq!(fail(&p, &creds("joe", "x", None)).await.unwrap(), s(0));
+        assert_eq!(fail(&p, &creds("joe", "y", None)).await.unwrap(), s(2));
     }
 
     #[tokio::test(start_paused = true)]
     async fn idle_records_are_forgotten() {
         let p = penalties(PenaltyConfig::default());
-        p.failure(&creds("joe", "a", None));
-        p.failure(&creds("joe", "b", None));
-        tokio::time::advance(s(899)).await;
-        assert_eq!(p.failure(&creds("joe", "c", None)), s(8));
+        fail(&p, &creds("joe", "a", None)).await.unwrap();
+        fail(&p, &creds("joe", "b", None)).await.unwrap();
+        // The record was last touched when "b" arrived, 2 s before it was checked.
+        tokio::time::advance(s(897)).await;
+        assert_eq!(fail(&p, &creds("joe", "c", None)).await.unwrap(), s(0), "long past its 4 s");
+        assert_eq!(fail(&p, &creds("joe", "d", None)).await.unwrap(), s(8), "but three failures counted");
         tokio::time::advance(s(900)).await;
-        assert_eq!(p.failure(&creds("joe", "d", None)), s(2));
+        fail(&p, &creds("joe", "e", None)).await.unwrap();
+        assert_eq!(fail(&p, &creds("joe", "f", None)).await.unwrap(), s(2), "started again");
     }
 
-    #[test]
-    fn tables_are_bounded() {
+    #[tokio::test(start_paused = true)]
+    async fn a_dropped_wait_leaves_no_trace() {
+        let p = penalties(PenaltyConfig::default());
+        fail(&p, &creds("joe", "a", None)).await.unwrap();
+        let waiting = tokio::time::timeout(s(1), p.admit(&creds("joe", "b", None))).await;
+        assert!(waiting.is_err(), "still held after 1 s");
+        assert_eq!(p.holding.load(Ordering::Relaxed), 0);
+        assert_eq!(fail(&p, &creds("joe", "b", None)).await.unwrap(), s(1), "its turn comes 2 s after the failure");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn tables_are_bounded() {
         let config = PenaltyConfig { entries: NonZeroUsize::new(5).unwrap(), ..Default::default() };
         let p = penalties(config);
         for i in 0..100 {
-            p.failure(&creds(&format!("u{i}"), "pw", Some(&format!("192.0.2.{i};1"))));
+            fail(&p, &creds(&format!("u{i}"), "pw", Some(&format!("192.0.2.{i};1")))).await.unwrap();
         }
-        assert_eq!(p.sizes(), (5, 5));
-        assert_eq!(p.forget(), 10);
+        assert_eq!(p.penalised(), (5, 5, 5));
+        assert_eq!(p.forget(), 15);
         assert!(p.is_empty());
     }
 }

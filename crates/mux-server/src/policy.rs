@@ -1,17 +1,19 @@
 //! Step "policy": from a raw request to an answer — field checks, `-r` realm joining, the
-//! credential cache, the mechanism chain, brute-force penalties, and the log line for every
+//! brute-force penalties, the credential cache, the mechanism chain, and the log line for every
 //! outcome.
 //!
-//! Order: a cache hit answers `OK` at once (no backend call); a miss asks the chain; the chain's
-//! `OK` is cached and resets the user's penalty; its `NO` evicts the user's cache entries and is
-//! held back by the penalty delay, counted from when the request arrived (so a PAM failure
-//! delay already served counts towards it); a tempfail ([`Answer::Tempfail`]) closes the
-//! connection without a reply.
+//! Order: the penalties' gates come first ([`Penalties::admit`]): a penalised account (or
+//! (account, address) pair) holds the request *before* anything checks its password, or refuses
+//! it with a tempfail, so guessing is bounded and the answer's timing does not tell `OK` from
+//! `NO`. Then a cache hit answers `OK` at once (no backend call); a miss asks the chain; the
+//! chain's `OK` is cached and resets the penalty; its `NO` evicts the user's cache entries and
+//! counts at the gates. Either is answered as soon as it is known. A tempfail
+//! ([`Answer::Tempfail`]) closes the connection without a reply.
 //!
 //! The chain can be replaced while requests are in flight (SIGHUP): each request takes the chain
 //! in force when it starts and finishes with it.
 
-use crate::answer::Answer;
+use crate::answer::{Answer, Tempfail};
 use crate::cache::{Cache, Lookup};
 use crate::chain::{Chain, Decision, Verdict};
 use crate::frame::RawRequest;
@@ -19,9 +21,9 @@ use crate::log_safe::LogSafe;
 use crate::penalty::Penalties;
 use crate::reply::Reply;
 use backends::{Credentials, Verifier};
+use std::future::Future;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
-use tokio::time::Instant;
 
 /// How long a verifier may take by default (`--verify-timeout`).
 pub const VERIFY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -117,7 +119,14 @@ impl Policy {
 
     /// The answer to `raw`: a reply, or a tempfail (close without a reply).
     pub async fn decide(&self, raw: RawRequest) -> Answer {
-        let arrived = Instant::now();
+        self.decide_unless_gone(raw, std::future::pending()).await
+    }
+
+    /// [`Policy::decide`] for a client that may hang up: while the request is held by a penalty
+    /// (before its check), it is dropped as soon as `gone` resolves, with
+    /// [`Tempfail::ClientGone`]. A check that has started always finishes (and counts), so that
+    /// hanging up cannot hide a guess from the penalties nor leave a mechanism's work orphaned.
+    pub async fn decide_unless_gone(&self, raw: RawRequest, gone: impl Future<Output = ()>) -> Answer {
         let chain = self.current_chain();
         let chain_name = self.name.as_str();
         // Cyrus checks these only after all fields were read (reference §1.3).
@@ -140,6 +149,45 @@ impl Policy {
                 return Answer::Reply(Reply::MalformedField(field));
             }
         };
+        let (user, service, realm) = (
+            LogSafe(creds.login.as_bytes()),
+            LogSafe(creds.service.as_bytes()),
+            LogSafe(creds.realm.as_bytes()),
+        );
+        let remote = creds.client_addr.as_deref().map(|a| format!(" [remote={}]", LogSafe(a.as_bytes())));
+        let remote = remote.as_deref().unwrap_or("");
+        let admission = match &self.penalties {
+            None => None,
+            Some(penalties) => {
+                let admitted = tokio::select! {
+                    biased;
+                    admitted = penalties.admit(&creds) => admitted,
+                    () = gone => {
+                        tracing::debug!("penalty for [user={user}]{remote}: client hung up while held; dropped");
+                        return Answer::Tempfail(Tempfail::ClientGone);
+                    }
+                };
+                match admitted {
+                    Ok(admission) => {
+                        if !admission.held.is_zero() {
+                            tracing::debug!(
+                                "penalty for [user={user}]{remote}: held {}s before the check",
+                                admission.held.as_secs_f32()
+                            );
+                        }
+                        Some(admission)
+                    }
+                    Err(refusal) => {
+                        // Not an `auth failure` line: nothing was checked, and fail2ban filters
+                        // count those.
+                        tracing::info!(
+                            "auth refused before the check: [user={user}] [service={service}] [realm={realm}]{remote} [mech={chain_name}] [reason={refusal}]"
+                        );
+                        return Answer::Tempfail(Tempfail::Penalty(refusal));
+                    }
+                }
+            }
+        };
         let cached = self.cache.as_ref().map_or(Lookup::Miss, |c| c.lookup(chain_name, &creds));
         let (verdict, mech, from_cache) = match cached {
             Lookup::Ok => (Verdict::Ok, chain_name, true),
@@ -149,18 +197,11 @@ impl Policy {
                 (verdict, mech, false)
             }
         };
-        let (user, service, realm) = (
-            LogSafe(creds.login.as_bytes()),
-            LogSafe(creds.service.as_bytes()),
-            LogSafe(creds.realm.as_bytes()),
-        );
-        let remote = creds.client_addr.as_deref().map(|a| format!(" [remote={}]", LogSafe(a.as_bytes())));
-        let remote = remote.as_deref().unwrap_or("");
         let via = if from_cache { " [cached]" } else { "" };
         match verdict {
             Verdict::Ok => {
-                if let Some(penalties) = &self.penalties {
-                    penalties.success(&creds);
+                if let (Some(penalties), Some(admission)) = (&self.penalties, &admission) {
+                    penalties.success(admission);
                 }
                 // A success decided by a chain replaced meanwhile must not outlive the reload's
                 // cache flush.
@@ -184,16 +225,9 @@ impl Policy {
                 tracing::info!(
                     "auth failure: [user={user}] [service={service}] [realm={realm}]{remote} [mech={mech}] [reason={reject}]"
                 );
-                if let Some(penalties) = &self.penalties {
-                    let delay = penalties.failure(&creds);
-                    if !delay.is_zero() {
-                        tracing::debug!(
-                            "penalty for [user={user}]{remote}: NO after {}s",
-                            delay.as_secs_f32()
-                        );
-                        // An async sleep: the request holds no thread, only its own connection.
-                        tokio::time::sleep_until(arrived + delay).await;
-                    }
+                if let (Some(penalties), Some(admission)) = (&self.penalties, &admission) {
+                    let failures = penalties.failure(admission, &creds);
+                    tracing::debug!("penalty for [user={user}]{remote}: {failures} distinct failures");
                 }
                 Answer::Reply(Reply::No(reject))
             }
@@ -232,7 +266,6 @@ fn credentials(raw: RawRequest, join_realm: bool) -> Result<Credentials, (&'stat
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
-    use crate::answer::Tempfail;
     use backends::{Outcome, Reject, VerifyFuture};
     use std::sync::Mutex;
     use zeroize::Zeroizing;
@@ -352,6 +385,49 @@ mod tests {
         two.push(new.clone(), 1, Duration::from_secs(1));
         two.push(new, 1, Duration::from_secs(1));
         assert!(p.replace_chain(two).is_err(), "other mechanisms than -a named are refused");
+    }
+
+    fn penalised(delay: Duration) -> (Arc<Policy>, Arc<Scripted>) {
+        use crate::penalty::{PenaltyConfig, Penalties};
+        use backends::secret::Keyer;
+        let (p, v) = policy(Outcome::No(Reject::PamAuth), false, delay);
+        let penalties = Penalties::new(Keyer::from_key(b"k").unwrap(), PenaltyConfig::default());
+        (Arc::new(p.with_penalties(penalties)), v)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn penalties_bound_guesses_before_the_verifier() {
+        let (p, v) = penalised(Duration::from_millis(5));
+        let guesses: Vec<_> = (0..300)
+            .map(|i| {
+                let p = p.clone();
+                tokio::spawn(async move { p.decide(raw(b"joe", format!("g{i}").as_bytes(), b"")).await })
+            })
+            .collect();
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        assert!(v.seen.lock().unwrap().len() <= 30, "{} verified", v.seen.lock().unwrap().len());
+        let started = tokio::time::Instant::now();
+        p.decide(raw(b"ann", b"pw", b"")).await;
+        assert_eq!(started.elapsed(), Duration::from_millis(5), "another account: only its own check");
+        let mut answers = Vec::new();
+        for guess in guesses {
+            answers.push(guess.await.unwrap());
+        }
+        let refused = answers.iter().filter(|a| matches!(a, Answer::Tempfail(Tempfail::Penalty(_)))).count();
+        let no = answers.iter().filter(|a| **a == Answer::Reply(Reply::No(Reject::PamAuth))).count();
+        assert_eq!(refused + no, 300);
+        assert_eq!(v.seen.lock().unwrap().iter().filter(|c| c.login == "joe").count(), no);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_held_request_is_dropped_when_its_client_hangs_up() {
+        let (p, v) = penalised(Duration::ZERO);
+        p.decide(raw(b"joe", b"g1", b"")).await;
+        let gone = tokio::time::sleep(Duration::from_millis(100));
+        let started = tokio::time::Instant::now();
+        assert_eq!(p.decide_unless_gone(raw(b"joe", b"g2", b""), gone).await, Answer::Tempfail(Tempfail::ClientGone));
+        assert_eq!(started.elapsed(), Duration::from_millis(100));
+        assert_eq!(v.seen.lock().unwrap().len(), 1, "never verified");
     }
 
     #[tokio::test(start_paused = true)]

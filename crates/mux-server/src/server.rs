@@ -113,7 +113,9 @@ async fn serve(mut stream: UnixStream, policy: &Policy, limits: &Limits) {
     }
     // `None`: no complete request came, so there is nothing to answer.
     let answer = match connection::read_request(&mut stream, limits).await {
-        Received::Request(raw) => Some(policy.decide(raw).await),
+        // A client that hangs up while its request is held by a penalty frees its connection
+        // at once: fire-and-forget guessing costs the daemon nothing.
+        Received::Request(raw) => Some(policy.decide_unless_gone(raw, connection::peer_gone(&stream)).await),
         Received::Oversize(field) => {
             tracing::error!("{field} exceeded MAX_REQ_LEN: {}", limits.max_field);
             Some(Answer::Reply(Reply::FieldTooLong))
