@@ -2,8 +2,9 @@
 //!
 //! Under systemd, stderr is a journal stream and `JOURNAL_STREAM` names it (sd-daemon(3)): each
 //! line must then start with its `<N>` priority and carry no timestamp of its own. The shipped
-//! fail2ban filter must match the daemon's real `auth failure` lines (with and without the
-//! client address), checked with `fail2ban-regex`; the alert rules pass `promtool check rules`.
+//! fail2ban filter must match the daemon's real `auth failure` lines that carry the client
+//! address, and no others (a login is not an address to ban), checked with `fail2ban-regex`; the
+//! alert rules pass `promtool check rules`.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use saslauthd_tests::bins::{require_program, workspace_root};
@@ -96,7 +97,7 @@ fn matched(report: &str) -> usize {
 }
 
 #[test]
-fn the_fail2ban_filter_matches_our_lines_with_and_without_the_address() {
+fn the_fail2ban_filter_matches_our_lines_with_the_address() {
     let users = pwdfile(&[("joe", "secret")]);
     let d = daemon(&users, false);
     fail_twice(&d);
@@ -119,8 +120,26 @@ fn the_fail2ban_filter_matches_our_lines_with_and_without_the_address() {
     let file = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(file.path(), &log).unwrap();
     let report = fail2ban_regex(file.path());
-    assert_eq!(matched(&report), 4, "{report}\n{log}");
+    // Only the lines with the client's address: the others have nothing fail2ban may ban.
+    assert_eq!(matched(&report), 2, "{report}\n{log}");
     assert!(report.contains("192.0.2.7"), "the address is the ban target: {report}");
+}
+
+#[test]
+fn the_fail2ban_filter_never_bans_what_a_client_typed_as_its_login() {
+    // Through Postfix's SMTP AUTH anyone chooses the login; fail2ban bans whatever the filter
+    // captures, so a login that looks like an address (or a host name) must not be captured.
+    let users = pwdfile(&[("joe", "secret")]);
+    let d = daemon(&users, false);
+    for login in [&b"198.51.100.9"[..], b"2001:db8::9", b"mail.example.org"] {
+        let reply = send_raw(d.socket(), &request(login, b"wrong", "smtp", ""));
+        assert!(reply.text().starts_with("NO"), "{reply:?}");
+    }
+    assert!(d.wait_for_log("[user=mail.example.org]", Duration::from_secs(10)), "{}", d.log());
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), d.log()).unwrap();
+    let report = fail2ban_regex(file.path());
+    assert_eq!(matched(&report), 0, "{report}");
 }
 
 #[test]

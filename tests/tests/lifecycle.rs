@@ -314,6 +314,24 @@ fn check_explains_a_configuration_and_a_login() {
 }
 
 #[test]
+fn check_refuses_the_run_directories_the_daemon_refuses() {
+    use std::os::unix::fs::PermissionsExt;
+    let (dir, run, passwd) = setup();
+    std::fs::create_dir(&run).unwrap();
+    std::fs::set_permissions(&run, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let file = dir.dir().join("not-a-dir");
+    std::fs::write(&file, "").unwrap();
+    for (bad, why) in [(&run, "writable by others (mode 0777)"), (&file, "not a directory")] {
+        let args = ["-a", "passwd-file", "-O", &passwd, "-f", "-m", bad.to_str().unwrap()];
+        let (code, text) = check(&args, "");
+        assert_eq!(code, 1, "--check passed what the daemon refuses: {text}");
+        assert!(text.contains("refused") && text.contains(why), "{text}");
+        let started = saslauthd(&args);
+        assert_eq!(started.code, Some(1), "the daemon refuses it too: {}", started.stderr);
+    }
+}
+
+#[test]
 fn drops_privileges_after_binding() {
     use std::os::unix::fs::PermissionsExt;
     let (dir, run, passwd) = setup();

@@ -22,7 +22,7 @@ impl fmt::Display for LogSafe<'_> {
                     '[' => f.write_str("\\x5b")?,
                     ']' => f.write_str("\\x5d")?,
                     '\\' => f.write_str("\\\\")?,
-                    c if c.is_control() => write!(f, "{}", c.escape_default())?,
+                    c if c.is_control() || invisible_format(c) => write!(f, "{}", c.escape_default())?,
                     c => write!(f, "{c}")?,
                 }
             }
@@ -34,6 +34,15 @@ impl fmt::Display for LogSafe<'_> {
     }
 }
 
+/// Characters that are not `Cc` controls yet break or disguise a line: the Unicode line and
+/// paragraph separators (which some log viewers and JSON-era tools render as a line break), the
+/// bidirectional overrides and isolates (which reorder what a terminal shows after them) and
+/// the zero-width ones (which make two different names look alike). std has no
+/// general-category table; this is the short list of those that matter in a log line.
+fn invisible_format(c: char) -> bool {
+    matches!(c, '\u{200b}'..='\u{200f}' | '\u{2028}'..='\u{202e}' | '\u{2060}'..='\u{2069}' | '\u{feff}')
+}
+
 #[cfg(test)]
 mod tests {
     use super::LogSafe;
@@ -43,5 +52,14 @@ mod tests {
         let shown = LogSafe(b"eve\r\nauth failure: [user=root]\x1b[2J\xff").to_string();
         assert_eq!(shown, r"eve\r\nauth failure: \x5buser=root\x5d\u{1b}\x5b2J\xff");
         assert_eq!(LogSafe("josé".as_bytes()).to_string(), "josé");
+    }
+
+    #[test]
+    fn escapes_unicode_line_breaks_and_bidi_overrides() {
+        let shown = LogSafe("a\u{2028}auth failure\u{2029}x".as_bytes()).to_string();
+        assert_eq!(shown, r"a\u{2028}auth failure\u{2029}x");
+        assert_eq!(LogSafe("adm\u{202e}nimda".as_bytes()).to_string(), r"adm\u{202e}nimda");
+        assert_eq!(LogSafe("ro\u{200b}ot\u{feff}".as_bytes()).to_string(), r"ro\u{200b}ot\u{feff}");
+        assert_eq!(LogSafe("e\u{301}".as_bytes()).to_string(), "e\u{301}", "combining marks stay");
     }
 }

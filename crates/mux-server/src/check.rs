@@ -6,7 +6,7 @@
 use crate::answer::Answer;
 use crate::frame::RawRequest;
 use crate::policy::Policy;
-use crate::run_dir::{PID_NAME, SOCKET_NAME};
+use crate::run_dir::{self, PID_NAME, SOCKET_NAME};
 use std::io::{BufRead, Write};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
@@ -91,6 +91,10 @@ fn read_password() -> std::io::Result<Zeroizing<Vec<u8>>> {
 
 /// Describe a run directory; the number of problems found.
 fn report_run_dir(dir: &Path) -> u32 {
+    if !dir.is_absolute() {
+        println!("run directory {}: refused: -m requires an absolute pathname", dir.display());
+        return 1;
+    }
     let Ok(meta) = std::fs::metadata(dir) else {
         println!("run directory {}: missing (it will be created, mode 0755)", dir.display());
         return 0;
@@ -102,6 +106,18 @@ fn report_run_dir(dir: &Path) -> u32 {
         meta.uid(),
         meta.gid()
     );
+    if !meta.is_dir() {
+        println!("  refused: not a directory");
+        return 1;
+    }
+    // The daemon's own start-up rule (run_dir.rs), so --check passes only what would start.
+    if let Some(fault) = run_dir::unsafe_because(meta.uid(), meta.mode()) {
+        println!(
+            "  refused: it is {fault}; make it root's, without group or other write permission \
+             (Debian: root:sasl 0710)"
+        );
+        return 1;
+    }
     let socket = dir.join(SOCKET_NAME);
     let pid = std::fs::read_to_string(dir.join(PID_NAME)).ok().and_then(|p| p.trim().parse::<i32>().ok());
     let alive = pid.is_some_and(|p| nix::sys::signal::kill(nix::unistd::Pid::from_raw(p), None).is_ok());

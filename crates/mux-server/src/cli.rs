@@ -28,7 +28,7 @@ pub const DEFAULT_THREADS: u32 = 5;
     disable_version_flag = true
 )]
 pub struct Cli {
-    /// Authentication mechanism (passwd-file, pam, shadow, rimap, ldap, sql), or a comma-separated chain tried in
+    /// Authentication mechanism (passwd-file, pam, shadow, rimap, ldap, sql, kerberos5), or a comma-separated chain tried in
     /// order (`passwd-file,pam`). Required.
     #[arg(short = 'a', value_name = "authmech")]
     pub mech: Option<String>,
@@ -83,8 +83,8 @@ pub struct Cli {
     #[arg(short = 'V')]
     pub verbose: bool,
 
-    /// Print help.
-    #[arg(short = 'h', action = ArgAction::Help)]
+    /// Print help (also `--help`, which Cyrus lacks but newcomers type).
+    #[arg(short = 'h', long = "help", action = ArgAction::Help)]
     pub help: Option<bool>,
 
     /// Seconds a client has to send its complete request.
@@ -278,6 +278,19 @@ mod tests {
         let two = parse(&["-a", "pam", "-m", "/run/saslauthd", "-m", "/var/spool/postfix/var/run/saslauthd"])
             .unwrap();
         assert_eq!(two.run_dirs.len(), 2, "-m repeated serves both directories");
+    }
+
+    #[test]
+    fn help_answers_to_both_spellings_and_names_every_mechanism() {
+        for flag in ["-h", "--help"] {
+            let e = parse(&[flag]).map(|_| ()).unwrap_err();
+            assert_eq!(e.kind(), clap::error::ErrorKind::DisplayHelp, "{flag}");
+            assert!(!e.use_stderr(), "{flag}: help goes to stdout, exit 0");
+        }
+        let help = <Cli as clap::CommandFactory>::command().render_help().to_string();
+        for mech in backends::Mechanism::ALL {
+            assert!(help.contains(mech.name()), "-h does not list {}", mech.name());
+        }
     }
 
     #[test]

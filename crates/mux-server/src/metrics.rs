@@ -76,6 +76,7 @@ pub struct Metrics {
     latency: Family<RequestLabels, Histogram, fn() -> Histogram>,
     backend_up: Family<MechLabels, Gauge>,
     connections: Gauge,
+    reload_ok: Gauge,
 }
 
 static METRICS: OnceLock<Metrics> = OnceLock::new();
@@ -118,7 +119,16 @@ impl Metrics {
             backend_up.clone(),
         );
         registry.register("connections", "Connections being served", connections.clone());
-        Metrics { registry, requests, latency, backend_up, connections }
+        // The start-up configuration loaded, or the daemon would not be serving: 1 until a SIGHUP
+        // fails (contrib/prometheus's SaslauthdReloadFailed alert reads it).
+        let reload_ok = Gauge::default();
+        reload_ok.set(1);
+        registry.register(
+            "config_last_reload_successful",
+            "1 if the configuration in force was the last one asked for, 0 if the last SIGHUP reload failed",
+            reload_ok.clone(),
+        );
+        Metrics { registry, requests, latency, backend_up, connections, reload_ok }
     }
 
     /// Count one request.
@@ -135,6 +145,11 @@ impl Metrics {
     /// The gauge of open connections (incremented and decremented around each connection).
     pub fn connections(&self) -> &Gauge {
         &self.connections
+    }
+
+    /// Record how the last SIGHUP reload ended.
+    pub fn reloaded(&self, ok: bool) {
+        self.reload_ok.set(i64::from(ok));
     }
 
     /// The OpenMetrics text exposition.
@@ -282,5 +297,31 @@ mod tests {
         assert!(text.contains(r#"saslauthd_backend_up{mech="pam"} 0"#), "{text}");
         assert!(text.contains("saslauthd_request_duration_seconds_bucket"), "{text}");
         assert!(text.ends_with("# EOF\n"));
+    }
+
+    #[test]
+    fn a_failed_reload_shows_until_one_succeeds() {
+        let metrics = Metrics::new();
+        assert!(metrics.render().contains("saslauthd_config_last_reload_successful 1\n"));
+        metrics.reloaded(false);
+        assert!(metrics.render().contains("saslauthd_config_last_reload_successful 0\n"));
+        metrics.reloaded(true);
+        assert!(metrics.render().contains("saslauthd_config_last_reload_successful 1\n"));
+    }
+
+    #[test]
+    fn every_metric_the_shipped_alert_rules_use_exists() {
+        let rules = include_str!("../../../contrib/prometheus/saslauthd-rules.yml");
+        let metrics = Metrics::new();
+        metrics.observe("pam", RequestResult::Tempfail, Duration::from_secs(1));
+        let text = metrics.render();
+        let used: Vec<&str> = rules
+            .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .filter(|w| w.starts_with("saslauthd_"))
+            .collect();
+        assert!(!used.is_empty());
+        for name in used {
+            assert!(text.contains(name), "{name} is used by saslauthd-rules.yml but never exported");
+        }
     }
 }

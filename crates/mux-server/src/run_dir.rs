@@ -196,16 +196,25 @@ impl RunDir {
 /// names in it before we do).
 fn check_ownership(dir: &Path, fd: &OwnedFd) -> Result<(), RunDirError> {
     let stat = fstat(fd).map_err(|e| RunDirError::Open(dir.to_owned(), e.into()))?;
-    let owner = Uid::from_raw(stat.st_uid);
-    if !owner.is_root() && owner != Uid::effective() {
-        return Err(RunDirError::Unsafe(dir.to_owned(), format!("owned by uid {owner}, not root")));
+    match unsafe_because(stat.st_uid, stat.st_mode) {
+        Some(fault) => Err(RunDirError::Unsafe(dir.to_owned(), fault)),
+        None => Ok(()),
     }
-    let mode = stat.st_mode & 0o7777;
+}
+
+/// Why a run directory with this owner uid and `st_mode` would be refused (the words that follow
+/// "run directory … is"), or `None` when it is safe; `--check` reports the same verdict.
+pub fn unsafe_because(owner: u32, st_mode: u32) -> Option<String> {
+    let owner = Uid::from_raw(owner);
+    if !owner.is_root() && owner != Uid::effective() {
+        return Some(format!("owned by uid {owner}, not root"));
+    }
+    let mode = st_mode & 0o7777;
     if mode & 0o022 != 0 {
         let who = if mode & 0o002 != 0 { "others" } else { "its group" };
-        return Err(RunDirError::Unsafe(dir.to_owned(), format!("writable by {who} (mode {mode:04o})")));
+        return Some(format!("writable by {who} (mode {mode:04o})"));
     }
-    Ok(())
+    None
 }
 
 #[cfg(test)]

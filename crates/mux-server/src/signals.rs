@@ -73,7 +73,11 @@ async fn reload(policy: &Policy, spec: &Arc<ChainSpec>) {
     let built = tokio::task::spawn_blocking(move || spec.build().map_err(|e| e.to_string()))
         .await
         .unwrap_or_else(|e| Err(format!("the reload task failed: {e}")));
-    match built.and_then(|chain| policy.replace_chain(chain)) {
+    let outcome = built.and_then(|chain| policy.replace_chain(chain));
+    if let Some(m) = crate::metrics::get() {
+        m.reloaded(outcome.is_ok());
+    }
+    match outcome {
         Ok(()) => tracing::info!("SIGHUP: configuration reloaded ({})", policy.mechanism()),
         Err(e) => tracing::error!("SIGHUP: configuration not reloaded, the previous one stays in force: {e}"),
     }
