@@ -248,7 +248,12 @@ fn no_copy_in_memory_after_rimap() {
     let dovecot = saslauthd_tests::Dovecot::builder().user("joe", QUOTED_CANARY).start();
     let option = format!("127.0.0.1/{}", dovecot.imap_port());
     let daemon = Daemon::builder(Target::Ours).mech("rimap", Some(&option)).arg("--no-penalty").start();
-    assert_eq!(ask_quoted_canary(&daemon, b"joe", "imap"), counted_reply("OK remote authentication successful"), "{}", daemon.log());
+    assert_eq!(
+        ask_quoted_canary(&daemon, b"joe", "imap"),
+        counted_reply("OK remote authentication successful"),
+        "{}",
+        daemon.log()
+    );
     assert!(no(&ask_quoted_canary(&daemon, b"nobody", "imap")));
     // The check itself finds a copy where one is: the test process holds the canary.
     assert!(!memory_hits(std::process::id(), QUOTED_CANARY_CORE).is_empty());
