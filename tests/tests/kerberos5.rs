@@ -1,8 +1,8 @@
 //! `-a kerberos5` end to end against a private MIT KDC (tests/src/kdc.rs), ours and Cyrus's
 //! saslauthd side by side with the same krb5.conf, keytab and `-O` file: the replies Cyrus
 //! defines must be byte-identical; where the issue (#18) fixes Cyrus, both answers are pinned
-//! (realm doubled, tempfails where Cyrus says `NO`, a broken keytab that tells right from wrong
-//! passwords in Cyrus).
+//! (realm doubled, tempfails where Cyrus says `NO`, a broken or stale keytab that tells right
+//! from wrong passwords in Cyrus).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::net::UdpSocket;
@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use saslauthd_tests::kdc::{Kdc, REALM, SERVER_NAME};
+use saslauthd_tests::kdc::{HOST_PRINCIPAL, Kdc, REALM, SERVER_NAME};
 use saslauthd_tests::run::load;
 use saslauthd_tests::{Daemon, RawReply, Target, counted_reply, request, send_raw_open};
 use tempfile::TempDir;
@@ -301,16 +301,86 @@ fn an_unusable_keytab_is_a_tempfail_for_right_and_wrong_passwords() {
     }
 }
 
+/// How many AS exchanges the KDC logged for the verifying principal: the keytab checks.
+fn keytab_checks_at(kdc: &Kdc) -> usize {
+    let client = format!("{HOST_PRINCIPAL}@{REALM} for krbtgt/");
+    kdc.log().lines().filter(|l| l.contains("AS_REQ") && l.contains(&client)).count()
+}
+
 /// The server's key changed after the keytab was written (`cpw -randkey`): the KDC's ticket
-/// no longer decrypts with the keytab. A tempfail with the reason logged; this is found only
-/// after the KDC accepted the password, so a wrong password still gets `NO` (saslauthd.8).
+/// no longer decrypts with the keytab, and before a refused password is answered the keytab is
+/// checked against the KDC (an AS exchange with its key), so right and wrong passwords get the
+/// same tempfail, logged with keytab and principal. Cyrus's replies tell the two apart. A wave
+/// of wrong passwords costs the KDC one keytab check per interval (60 s by default).
 #[test]
-fn a_stale_keytab_is_a_tempfail_once_the_kdc_accepted_the_password() {
+fn a_stale_keytab_is_a_tempfail_for_right_and_wrong_passwords() {
     let realm = Realm::new();
-    realm.kdc.kadmin("cpw -randkey host/saslauthd.test");
+    realm.kdc.kadmin(&format!("cpw -randkey {HOST_PRINCIPAL}"));
     let d = realm.daemon(Target::Ours);
+    // A wrong password first: nothing has been learnt about the keytab yet.
+    for _ in 0..5 {
+        assert_reply(&d, "joe", WRONG, "", TEMPFAIL);
+        assert_reply(&d, "nobody", WRONG, "", TEMPFAIL);
+    }
     assert_reply(&d, "joe", JOE_PW, "", TEMPFAIL);
-    assert!(d.log().contains("does not match keytab"), "{}", d.log());
+    assert_reply(&d, "alice", ALICE_PW, REALM, TEMPFAIL);
+    assert_eq!(keytab_checks_at(&realm.kdc), 1, "one keytab check for the whole wave:\n{}", realm.kdc.log());
+    let log = d.log();
+    let keytab = realm.kdc.host_keytab();
+    assert!(
+        log.contains(&format!(
+            "keytab FILE:{} does not hold the KDC's current key for {HOST_PRINCIPAL}@{REALM}",
+            keytab.display()
+        )),
+        "{log}"
+    );
+    assert!(log.contains("does not match keytab"), "{log}");
+    assert_no_password_in_log(&d);
+    let cyrus = realm.daemon(Target::Cyrus);
+    assert_reply(&cyrus, "joe", JOE_PW, "", "NO krb5_verify_init_creds failed");
+    assert_reply(&cyrus, "joe", WRONG, "", "NO krb5_get_init_creds_password failed");
+}
+
+/// Once the keytab is renewed (`ktadd` of the new key), `OK` and `NO` come back as soon as the
+/// remembered verdict expires (`krb5_keytab_check_interval`, here 1 s).
+#[test]
+fn a_renewed_keytab_answers_again_after_the_interval() {
+    let realm = Realm::with_conf("krb5_keytab_check_interval: 1\n");
+    realm.kdc.kadmin(&format!("cpw -randkey {HOST_PRINCIPAL}"));
+    let d = realm.daemon(Target::Ours);
+    assert_reply(&d, "joe", WRONG, "", TEMPFAIL);
+    assert_reply(&d, "joe", JOE_PW, "", TEMPFAIL);
+    realm.kdc.export_keytab(&realm.kdc.host_keytab(), HOST_PRINCIPAL);
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_reply(&d, "joe", WRONG, "", "NO krb5_get_init_creds_password failed");
+    assert_reply(&d, "joe", JOE_PW, "", "OK");
+    assert_reply(&d, "nobody", WRONG, "", "NO krb5_get_init_creds_password failed");
+    // Stale again: found again, now by the right password's ticket.
+    realm.kdc.kadmin(&format!("cpw -randkey {HOST_PRINCIPAL}"));
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_reply(&d, "joe", JOE_PW, "", TEMPFAIL);
+    assert_reply(&d, "joe", WRONG, "", TEMPFAIL);
+    assert_no_password_in_log(&d);
+}
+
+/// A verifying principal that may not get initial tickets (`+needchange`) cannot be
+/// checked with an AS exchange: a warning says so and refused passwords get `NO` as before;
+/// once a right password's ticket shows the keytab stale, wrong ones tempfail too, until a
+/// right password verifies again (here with every verdict expired at once: interval 0).
+#[test]
+fn an_uncheckable_keytab_warns_and_remembers_a_mismatch() {
+    let realm = Realm::with_conf("krb5_keytab_check_interval: 0\n");
+    realm.kdc.kadmin(&format!("modprinc +needchange {HOST_PRINCIPAL}"));
+    let d = realm.daemon(Target::Ours);
+    assert_reply(&d, "joe", WRONG, "", "NO krb5_get_init_creds_password failed");
+    assert_reply(&d, "joe", JOE_PW, "", "OK");
+    assert!(d.log().contains("cannot tell whether keytab"), "{}", d.log());
+    realm.kdc.kadmin(&format!("cpw -randkey {HOST_PRINCIPAL}"));
+    assert_reply(&d, "joe", JOE_PW, "", TEMPFAIL);
+    assert_reply(&d, "joe", WRONG, "", TEMPFAIL);
+    assert_reply(&d, "nobody", WRONG, "", TEMPFAIL);
+    realm.kdc.export_keytab(&realm.kdc.host_keytab(), HOST_PRINCIPAL);
+    assert_reply(&d, "joe", JOE_PW, "", "OK");
     assert_reply(&d, "joe", WRONG, "", "NO krb5_get_init_creds_password failed");
 }
 
@@ -344,8 +414,10 @@ fn a_spoofed_kdc_cannot_log_anyone_in() {
     assert_reply(&ours, "joe", "Spoofed-canary-5", "", TEMPFAIL);
     assert!(ours.log().contains("does not match keytab"), "{}", ours.log());
     assert_reply(&cyrus, "joe", "Spoofed-canary-5", "", "NO krb5_verify_init_creds failed");
-    // The real password is wrong at the spoofing KDC.
-    assert_reply(&ours, "joe", JOE_PW, "", "NO krb5_get_init_creds_password failed");
+    // The real password is wrong at the spoofing KDC, but that KDC does not know the keytab's
+    // key either (the keytab check), so that is no `NO` either.
+    assert_reply(&ours, "joe", JOE_PW, "", TEMPFAIL);
+    assert!(ours.log().contains("does not hold the KDC's current key"), "{}", ours.log());
     // The spoofing KDC works: with its own keytab the same password passes.
     let spoof_conf = write_conf(realm.dir.path(), &spoof.host_keytab(), "");
     let fooled = realm.daemon_with(Target::Ours, &spoof.krb5_conf(), &spoof_conf);

@@ -8,9 +8,12 @@
 //! right one `NO krb5_verify_init_creds failed`: the reply tells a guesser when a guess was
 //! right. Here both are a tempfail. Only errors known to mean "these credentials are no good"
 //! become `NO`; an error code not listed is a tempfail, so a new failure mode of the KDC or
-//! the network never reads as a wrong password.
+//! the network never reads as a wrong password. A refused password is answered `NO` only once
+//! the keytab is known to be current ([`super::keytab_check`]): a stale keytab is found by the
+//! KDC's ticket only after a right password, and a wrong one must not get a different answer.
 
 use super::context::{Context, Krb5Error};
+use super::keytab_check::{KeytabChecks, Verdict};
 use super::principal::{self, RealmSource};
 use super::settings::Settings;
 use crate::{Outcome, Reject};
@@ -115,8 +118,9 @@ fn unavailable(what: String) -> Outcome {
     Outcome::Unavailable(format!("kerberos5: {what}"))
 }
 
-/// Check one request (blocking: it talks to the KDC).
-pub fn authenticate(settings: &Settings, request: &Request) -> Outcome {
+/// Check one request (blocking: it talks to the KDC); `checks` holds what is known about the
+/// keytab across requests.
+pub fn authenticate(settings: &Settings, checks: &KeytabChecks, request: &Request) -> Outcome {
     let (text, realm_source) =
         match principal::form(&settings.rules, &request.login, &request.service, &request.realm) {
             Ok(formed) => formed,
@@ -162,12 +166,29 @@ pub fn authenticate(settings: &Settings, request: &Request) -> Outcome {
     };
     let mut creds = match context.init_creds_password(&user, password) {
         Ok(creds) => creds,
-        Err(e) => return judge_init_creds(e, &user.unparse(), realm_source, user.same_realm(&server)),
+        Err(e) => {
+            if is_credential_error(e.code)
+                && let Err(why) = checks.may_answer_no(&context, &keytab, &server)
+            {
+                return unavailable(format!(
+                    "{}: the KDC refused the password ({e}), but {why}",
+                    user.unparse()
+                ));
+            }
+            return judge_init_creds(e, &user.unparse(), realm_source, user.same_realm(&server));
+        }
     };
     match context.verify_init_creds(&mut creds, &server, &keytab) {
-        Ok(()) => Outcome::Ok,
+        Ok(()) => {
+            checks.record(&keytab.name(), &server.unparse(), Verdict::Current);
+            Outcome::Ok
+        }
         Err(e) => {
-            judge_verify(e, &user.unparse(), &server.unparse(), &keytab.name(), user.same_realm(&server))
+            let own_realm = user.same_realm(&server);
+            if own_realm && is_key_mismatch(e.code) {
+                checks.record(&keytab.name(), &server.unparse(), Verdict::Stale(e.to_string()));
+            }
+            judge_verify(e, &user.unparse(), &server.unparse(), &keytab.name(), own_realm)
         }
     }
 }

@@ -150,6 +150,36 @@ impl Context {
         Ok(Creds { context: self, raw: creds })
     }
 
+    /// `krb5_get_init_creds_keytab`: an AS exchange for `client` with its own key from
+    /// `keytab`, as `kinit -k` does. It succeeds only when the KDC and the keytab agree on that
+    /// key (the KDC's reply is encrypted with it), which is what the keytab check wants to know.
+    pub fn init_creds_keytab(
+        &self,
+        client: &Principal<'_>,
+        keytab: &Keytab<'_>,
+    ) -> Result<Creds<'_>, Krb5Error> {
+        // SAFETY: an all-zero krb5_creds is the empty value libkrb5 expects to fill.
+        let mut creds = Box::new(unsafe { std::mem::zeroed::<ffi::Creds>() });
+        // SAFETY: live context, principal and keytab; start time 0, service and options NULL
+        // are the documented defaults (a TGT, default options).
+        let code = unsafe {
+            ffi::krb5_get_init_creds_keytab(
+                self.raw,
+                &mut *creds,
+                client.raw,
+                keytab.raw,
+                0,
+                ptr::null(),
+                ptr::null_mut(),
+            )
+        };
+        if code != 0 {
+            // On failure libkrb5 leaves `creds` unfilled; nothing to free.
+            return Err(self.error("krb5_get_init_creds_keytab", code));
+        }
+        Ok(Creds { context: self, raw: creds })
+    }
+
     /// `krb5_verify_init_creds` with `ap_req_nofail`: get a ticket for `server` with the TGT in
     /// `creds` and decrypt it with `server`'s key in `keytab`, so a KDC that does not know that
     /// key (a spoofed one) cannot vouch for a password.

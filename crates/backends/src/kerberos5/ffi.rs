@@ -3,7 +3,7 @@
 //! Hand-written rather than taken from a crate: `libkrb5` (0.0.3) calls itself unmaintained,
 //! `krb5-sys` (0.3.0, 2019) is an incomplete bindgen dump, and the maintained Kerberos crates
 //! (`libgssapi`, `cross-krb5`) speak GSSAPI, which cannot get initial credentials from a
-//! password. What the mechanism needs is some twenty functions and four structs from
+//! password. What the mechanism needs is some twenty-five functions and four structs from
 //! `<krb5/krb5.h>` (MIT krb5 1.20, Debian 12's `libkrb5-dev`), declared here against that
 //! header. The struct layouts are checked against the C `sizeof` values in the unit tests.
 
@@ -153,6 +153,15 @@ unsafe extern "C" {
         password: *const c_char,
         prompter: *mut c_void,
         data: *mut c_void,
+        start_time: i32,
+        in_tkt_service: *const c_char,
+        options: *mut c_void,
+    ) -> ErrorCode;
+    pub fn krb5_get_init_creds_keytab(
+        context: Context,
+        creds: *mut Creds,
+        client: Principal,
+        keytab: Keytab,
         start_time: i32,
         in_tkt_service: *const c_char,
         options: *mut c_void,

@@ -6,16 +6,19 @@
 //! Each check runs on the bounded [`BlockingPool`] with its own libkrb5 context (contexts may
 //! not be shared between threads) and is given up after [`DEADLINE`]. What differs from Cyrus,
 //! and why, is written where it is done: the principal's form in [`principal`], the `NO` /
-//! tempfail split in [`check`], the start-up paths in [`settings`].
+//! tempfail split in [`check`], the start-up paths in [`settings`], the proof that the keytab is
+//! current before a `NO` in [`keytab_check`].
 
 mod check;
 mod context;
 mod ffi;
+pub mod keytab_check;
 pub mod principal;
 pub mod settings;
 
 use crate::conf_file::ConfFile;
 use crate::{BlockingPool, Credentials, MechanismError, MechanismOptions, Outcome, Verifier, VerifyFuture};
+use keytab_check::KeytabChecks;
 use settings::Settings;
 use std::path::Path;
 use std::sync::Arc;
@@ -36,6 +39,7 @@ pub const DEADLINE: Duration = Duration::from_secs(15);
 pub struct Kerberos5 {
     pool: BlockingPool,
     settings: Arc<Settings>,
+    checks: Arc<KeytabChecks>,
 }
 
 impl Kerberos5 {
@@ -58,13 +62,14 @@ impl Kerberos5 {
                 )
             }
         }
-        Ok(Self { pool: options.pool.clone(), settings: Arc::new(settings) })
+        let checks = Arc::new(KeytabChecks::new(settings.keytab_check_interval));
+        Ok(Self { pool: options.pool.clone(), settings: Arc::new(settings), checks })
     }
 
     async fn check(&self, creds: &Credentials) -> Outcome {
         let request = check::Request::new(creds);
-        let settings = self.settings.clone();
-        let job = self.pool.run(move || check::authenticate(&settings, &request));
+        let (settings, checks) = (self.settings.clone(), self.checks.clone());
+        let job = self.pool.run(move || check::authenticate(&settings, &checks, &request));
         match tokio::time::timeout(DEADLINE, job).await {
             Ok(Ok(outcome)) => outcome,
             Ok(Err(e)) => Outcome::Unavailable(format!("kerberos5: {e}")),

@@ -7,16 +7,23 @@ use crate::conf_file::{ConfError, ConfFile};
 use std::ffi::CString;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
+use std::time::Duration;
 
 /// The keys this mechanism reads (Cyrus 2.1.28 auth_krb5.c, plus master's
-/// `krb5_uppercase_realm`); `krb5_<service>_instance` keys are matched by shape.
-pub const KEYS: [&str; 5] = [
+/// `krb5_uppercase_realm`, and ours: `krb5_keytab_check_interval`); `krb5_<service>_instance`
+/// keys are matched by shape.
+pub const KEYS: [&str; 6] = [
     "krb5_keytab",
     "krb5_verify_principal",
     "krb5_servername",
     "krb5_conv_krb4_instance",
     "krb5_uppercase_realm",
+    "krb5_keytab_check_interval",
 ];
+
+/// How long a keytab check's verdict is trusted when `krb5_keytab_check_interval` is not set
+/// (see [`super::keytab_check`]).
+pub const DEFAULT_KEYTAB_CHECK_INTERVAL: Duration = Duration::from_secs(60);
 
 /// Cyrus's default service name for the verifying principal (`host/<servername>`).
 pub const DEFAULT_VERIFY_SERVICE: &str = "host";
@@ -36,6 +43,9 @@ pub struct Settings {
     pub server_name: Option<CString>,
     /// How logins become principals.
     pub rules: PrincipalRules,
+    /// `krb5_keytab_check_interval` (seconds; ours, not Cyrus's): how long a verdict on the
+    /// keytab is trusted before the KDC is asked again; 0 = ask before every `NO`.
+    pub keytab_check_interval: Duration,
 }
 
 /// `KRB5_CONFIG` and `KRB5_KTNAME` as they were when the mechanism was first built, before the
@@ -103,7 +113,11 @@ impl Settings {
             None => env.keytab.clone(),
         };
         let mut rules = PrincipalRules::default();
+        let mut keytab_check_interval = DEFAULT_KEYTAB_CHECK_INTERVAL;
         if let Some(conf) = conf {
+            if let Some(secs) = conf.get_number::<u32>("krb5_keytab_check_interval")? {
+                keytab_check_interval = Duration::from_secs(secs.into());
+            }
             rules.krb4_instance = conf.get_bool("krb5_conv_krb4_instance")?.unwrap_or(false);
             rules.uppercase_realm = conf.get_bool("krb5_uppercase_realm")?.unwrap_or(false);
             for (key, _) in conf.unknown_keys(&KEYS) {
@@ -132,6 +146,7 @@ impl Settings {
             )?,
             server_name: get("krb5_servername").map(|s| c_string("krb5_servername", s)).transpose()?,
             rules,
+            keytab_check_interval,
         })
     }
 }
@@ -179,6 +194,9 @@ mod tests {
         assert_eq!(s.verify_service.to_str().unwrap(), "imap");
         assert_eq!(s.server_name.as_deref().unwrap().to_str().unwrap(), "mail.example.com");
         assert!(s.rules.krb4_instance && s.rules.uppercase_realm);
+        assert_eq!(s.keytab_check_interval, DEFAULT_KEYTAB_CHECK_INTERVAL);
+        let every_time = Settings::from_conf(Some(&conf("krb5_keytab_check_interval: 0\n"))).unwrap();
+        assert_eq!(every_time.keytab_check_interval, Duration::ZERO);
         assert_eq!(s.rules.forced_instances, [("imap".to_owned(), "mail".to_owned())]);
     }
 
@@ -194,6 +212,8 @@ mod tests {
     fn bad_values_name_the_key() {
         let err = Settings::from_conf(Some(&conf("krb5_uppercase_realm: perhaps\n"))).err().unwrap();
         assert!(err.to_string().contains("krb5_uppercase_realm"), "{err}");
+        let err = Settings::from_conf(Some(&conf("krb5_keytab_check_interval: 1m\n"))).err().unwrap();
+        assert!(err.to_string().contains("krb5_keytab_check_interval"), "{err}");
         let err = Settings::from_conf(Some(&conf("krb5_smtp_instance: a/b\n"))).err().unwrap();
         assert!(err.to_string().contains("krb5_smtp_instance"), "{err}");
     }
