@@ -28,8 +28,8 @@ pub const DEFAULT_THREADS: u32 = 5;
     disable_version_flag = true
 )]
 pub struct Cli {
-    /// Authentication mechanism (passwd-file, pam, shadow, rimap, ldap, sql), or a comma-separated chain tried in
-    /// order (`passwd-file,pam`). Required.
+    /// Authentication mechanism (passwd-file, pam, shadow, rimap, ldap, sql, kerberos5, sasldb,
+    /// getpwent), or a comma-separated chain tried in order (`passwd-file,pam`). Required.
     #[arg(short = 'a', value_name = "authmech")]
     pub mech: Option<String>,
 
@@ -246,6 +246,15 @@ mod tests {
 
     fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
         Cli::try_parse_from(std::iter::once("saslauthd").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn help_names_every_mechanism() {
+        use clap::CommandFactory;
+        let help = Cli::command().render_help().to_string();
+        for mech in backends::Mechanism::ALL {
+            assert!(help.contains(mech.name()), "-h does not name {}:\n{help}", mech.name());
+        }
     }
 
     #[test]
