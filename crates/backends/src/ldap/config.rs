@@ -439,6 +439,10 @@ pub fn server_uri(uri: &str) -> Result<String, String> {
                     "the socket path {path:?} is not absolute (write / as %2F: ldapi://%2Fvar%2Frun%2Fslapd%2Fldapi)"
                 ));
             }
+            // A socket path is a C string: %00 would cut it, and every connect would fail.
+            if path.contains('\0') {
+                return Err(format!("the socket path {path:?} holds a NUL byte (%00)"));
+            }
             Ok(url.as_str().to_owned())
         }
         other => Err(format!("{other}:// is not ldap://, ldaps:// or ldapi://")),
@@ -558,6 +562,12 @@ mod tests {
         config("ldap_bind_dn: svc@example.org\nldap_auth_method: fastbind\nldap_filter: %u@example.org\n")
             .unwrap();
         config("ldap_bind_dn: EXAMPLE\\svc\nldap_auth_method: fastbind\nldap_filter: EXAMPLE\\%u\n").unwrap();
+    }
+
+    #[test]
+    fn an_ldapi_path_with_a_nul_is_refused() {
+        let err = config("ldap_servers: ldapi://%2Ftmp%00x\n").err().unwrap().to_string();
+        assert!(err.contains(":1: ldap_servers: ") && err.contains("holds a NUL byte (%00)"), "{err}");
     }
 
     #[test]
