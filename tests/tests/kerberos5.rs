@@ -174,6 +174,27 @@ fn bad_bytes_are_refused_without_asking_the_kdc() {
     assert_no_password_in_log(&d);
 }
 
+/// libkrb5 echoes the principal in its messages, escaping `\n` in a name but neither `\r` nor
+/// anything in a realm it cannot find: the mechanism's own log line must not let a login or
+/// realm start a forged line.
+#[test]
+fn logins_and_realms_cannot_forge_log_lines() {
+    let realm = Realm::new();
+    let d = realm.daemon(Target::Ours);
+    for (login, r) in [("joe", "EVIL.TEST\nforged-by-realm"), ("joe\rforged-by-login", ""), ("jo\ne", "")] {
+        let got = reply(&d, login, WRONG, r);
+        assert_eq!(
+            got,
+            counted_reply("NO krb5_get_init_creds_password failed"),
+            "{login:?} {r:?}\n{}",
+            d.log()
+        );
+    }
+    let log = d.log();
+    assert!(!log.contains('\r'), "a raw CR in the log:\n{log}");
+    assert!(!log.lines().any(|l| l.starts_with("forged")), "a forged line in the log:\n{log}");
+}
+
 #[test]
 fn uppercase_realm_is_a_named_option() {
     let realm = Realm::with_conf("krb5_uppercase_realm: yes\n");

@@ -28,8 +28,8 @@ pub const DEFAULT_THREADS: u32 = 5;
     disable_version_flag = true
 )]
 pub struct Cli {
-    /// Authentication mechanism (passwd-file, pam, shadow, rimap, ldap, sql, kerberos5), or a comma-separated chain tried in
-    /// order (`passwd-file,pam`). Required.
+    /// Authentication mechanism (passwd-file, pam, shadow, rimap, ldap, sql, kerberos5, sasldb,
+    /// getpwent), or a comma-separated chain tried in order (`passwd-file,pam`). Required.
     #[arg(short = 'a', value_name = "authmech")]
     pub mech: Option<String>,
 

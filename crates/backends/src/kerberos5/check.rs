@@ -16,6 +16,7 @@ use super::context::{Context, Krb5Error};
 use super::keytab_check::{KeytabChecks, Verdict};
 use super::principal::{self, RealmSource};
 use super::settings::Settings;
+use crate::log_safe::LogSafe;
 use crate::{Outcome, Reject};
 use std::ffi::{CStr, CString};
 use zeroize::Zeroizing;
@@ -109,8 +110,11 @@ fn is_key_mismatch(code: i32) -> bool {
     )
 }
 
+/// A `NO`, logged. The principal and libkrb5's message both echo the request's login and realm
+/// (libkrb5 escapes `\n` in a name but not `\r`, and not at all in a realm it could not find),
+/// so both go through [`LogSafe`] to keep a forged line out of the log.
 fn no(reject: Reject, principal: &str, why: impl std::fmt::Display) -> Outcome {
-    tracing::info!("kerberos5: {principal}: {why}");
+    tracing::info!("kerberos5: {}: {}", LogSafe(principal.as_bytes()), LogSafe(why.to_string().as_bytes()));
     Outcome::No(reject)
 }
 

@@ -7,7 +7,7 @@
 //! `ldapi://` URIs. Every filter, DN and attribute name is checked here ([`super::syntax`]), so
 //! a value that could never work stops start-up (and `--check`) instead of failing every login.
 
-use super::syntax::{check_attribute, check_dn_template, check_filter_template};
+use super::syntax::{check_attribute, check_bind_name, check_dn_template, check_filter_template};
 use crate::conf_file::{ConfError, ConfFile};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -265,8 +265,11 @@ impl LdapConfig {
         // `DOMAIN\user` (fastbind's `%u@example.org` is a common template).
         if auth_method != AuthMethod::Fastbind {
             check_filter_template(&filter, false).map_err(|why| conf.bad_value("ldap_filter", why))?;
+        } else {
+            check_bind_name(&filter).map_err(|why| conf.bad_value("ldap_filter", why))?;
         }
         let bind_dn = conf.get("ldap_bind_dn").unwrap_or("").to_owned();
+        check_bind_name(&bind_dn).map_err(|why| conf.bad_value("ldap_bind_dn", why))?;
         let password_attr = conf.get("ldap_password_attr").unwrap_or("userPassword").to_owned();
         if auth_method == AuthMethod::Custom {
             check_attribute(&password_attr).map_err(|why| conf.bad_value("ldap_password_attr", why))?;
@@ -436,6 +439,10 @@ pub fn server_uri(uri: &str) -> Result<String, String> {
                     "the socket path {path:?} is not absolute (write / as %2F: ldapi://%2Fvar%2Frun%2Fslapd%2Fldapi)"
                 ));
             }
+            // A socket path is a C string: %00 would cut it, and every connect would fail.
+            if path.contains('\0') {
+                return Err(format!("the socket path {path:?} holds a NUL byte (%00)"));
+            }
             Ok(url.as_str().to_owned())
         }
         other => Err(format!("{other}:// is not ldap://, ldaps:// or ldapi://")),
@@ -555,6 +562,28 @@ mod tests {
         config("ldap_bind_dn: svc@example.org\nldap_auth_method: fastbind\nldap_filter: %u@example.org\n")
             .unwrap();
         config("ldap_bind_dn: EXAMPLE\\svc\nldap_auth_method: fastbind\nldap_filter: EXAMPLE\\%u\n").unwrap();
+    }
+
+    #[test]
+    fn an_ldapi_path_with_a_nul_is_refused() {
+        let err = config("ldap_servers: ldapi://%2Ftmp%00x\n").err().unwrap().to_string();
+        assert!(err.contains(":1: ldap_servers: ") && err.contains("holds a NUL byte (%00)"), "{err}");
+    }
+
+    #[test]
+    fn quoted_bind_names_are_refused() {
+        let err =
+            config("ldap_bind_dn: \"cn=admin,dc=example\"\nldap_bind_pw: x\n").err().unwrap().to_string();
+        assert!(
+            err.ends_with(":1: ldap_bind_dn: quotes are taken as part of the name: write it without them"),
+            "{err}"
+        );
+        let err = config("ldap_auth_method: fastbind\nldap_filter: \"uid=%u,dc=example\"\n")
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains(":2: ldap_filter: quotes are taken as part of the name"), "{err}");
+        config("ldap_bind_dn: cn=\"quoted\" name,dc=example\nldap_bind_pw: x\n").unwrap();
     }
 
     #[test]

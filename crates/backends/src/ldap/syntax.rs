@@ -29,6 +29,17 @@ fn nothing(user_dn: bool) -> Values<'static> {
     Values { login: "", service: "", realm: "", ..words(user_dn) }
 }
 
+/// Check a bind name (`ldap_bind_dn`, fastbind's `ldap_filter`), which is not parsed as a DN
+/// because Active Directory also takes `user@domain` and `DOMAIN\user`; a name wrapped in
+/// quotes is none of these (the quotes would be sent to the server as part of it, and every
+/// bind would fail). The error is the reason.
+pub fn check_bind_name(name: &str) -> Result<(), String> {
+    if name.len() >= 2 && name.starts_with('"') && name.ends_with('"') {
+        return Err("quotes are taken as part of the name: write it without them".into());
+    }
+    Ok(())
+}
+
 /// Check a filter template (`ldap_filter`, `ldap_group_filter`), with `%D` known or not; the
 /// error is the reason.
 pub fn check_filter_template(template: &str, user_dn: bool) -> Result<(), String> {
