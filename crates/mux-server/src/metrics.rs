@@ -16,7 +16,7 @@ use prometheus_client::metrics::counter::{ConstCounter, Counter};
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
-use prometheus_client::registry::Registry;
+use prometheus_client::registry::{Registry, Unit};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -86,6 +86,7 @@ static METRICS: OnceLock<Metrics> = OnceLock::new();
 pub fn enable(policy: Option<Arc<Policy>>) -> &'static Metrics {
     METRICS.get_or_init(|| {
         let mut metrics = Metrics::new();
+        metrics.registry.register_collector(Box::new(StatusCollector));
         if let Some(policy) = policy {
             metrics.registry.register_collector(Box::new(PolicyCollector(policy)));
         }
@@ -112,7 +113,8 @@ impl Metrics {
         let backend_up = Family::<MechLabels, Gauge>::default();
         let connections = Gauge::default();
         registry.register("requests", "Requests answered, by mechanism and result", requests.clone());
-        registry.register("request_duration_seconds", "Time from connection to answer", latency.clone());
+        // OpenMetrics: the unit is a suffix of the name and gets a `# UNIT` line.
+        registry.register_with_unit("request_duration", "Time from connection to answer", Unit::Seconds, latency.clone());
         registry.register(
             "backend_up",
             "1 if the mechanism's last answer was a decision, 0 if it could not decide",
@@ -280,6 +282,62 @@ impl Collector for PolicyCollector {
     }
 }
 
+/// The build and the configuration's reload status (`crate::reload`), on every exposition.
+#[derive(Debug)]
+struct StatusCollector;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct BuildLabels {
+    version: &'static str,
+}
+
+impl Collector for StatusCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> std::fmt::Result {
+        // The `*_build_info` convention: a gauge of 1 whose labels say what is running.
+        let mut family = encoder.encode_descriptor(
+            "build_info",
+            "The running saslauthd-rs version (always 1).",
+            None,
+            MetricType::Gauge,
+        )?;
+        let labels = BuildLabels { version: env!("CARGO_PKG_VERSION") };
+        ConstGauge::new(1i64).encode(family.encode_family(&labels)?)?;
+        let status = crate::reload::status();
+        let successful = ConstGauge::new(i64::from(status.successful()));
+        successful.encode(encoder.encode_descriptor(
+            "config_last_reload_successful",
+            "1 if the last configuration reload (SIGHUP or control reload) succeeded, else 0.",
+            None,
+            MetricType::Gauge,
+        )?)?;
+        let timestamp = ConstGauge::new(i64::try_from(status.last_success()).unwrap_or(i64::MAX));
+        timestamp.encode(encoder.encode_descriptor(
+            "config_last_reload_success_timestamp",
+            "When the configuration was last loaded successfully (start or reload), seconds since the epoch.",
+            Some(&Unit::Seconds),
+            MetricType::Gauge,
+        )?)?;
+        Ok(())
+    }
+}
+
+/// The exposition for the control socket's `stats`: everything the endpoint would show when
+/// `--metrics-listen` is on; otherwise what needs no recording on the request path (build,
+/// reload status, cache, penalties, mechanisms' memories), without request counts.
+pub fn render_for(policy: Arc<Policy>) -> String {
+    if let Some(metrics) = get() {
+        return metrics.render();
+    }
+    let mut registry = Registry::with_prefix("saslauthd");
+    registry.register_collector(Box::new(StatusCollector));
+    registry.register_collector(Box::new(PolicyCollector(policy)));
+    let mut text = String::new();
+    if prometheus_client::encoding::text::encode(&mut text, &registry).is_err() {
+        text = "# EOF\n".to_owned();
+    }
+    text
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -296,6 +354,7 @@ mod tests {
         assert!(text.contains(r#"saslauthd_requests_total{mech="pam",result="no"} 1"#), "{text}");
         assert!(text.contains(r#"saslauthd_backend_up{mech="pam"} 0"#), "{text}");
         assert!(text.contains("saslauthd_request_duration_seconds_bucket"), "{text}");
+        assert!(text.contains("# UNIT saslauthd_request_duration_seconds seconds\n"), "{text}");
         assert!(text.ends_with("# EOF\n"));
     }
 

@@ -379,6 +379,88 @@ impl Penalties {
         let factor = 1u32.checked_shl(failures.saturating_sub(1)).unwrap_or(u32::MAX);
         self.config.base.saturating_mul(factor).min(self.config.max)
     }
+
+    /// The records in force, most recently failed first (the control socket's `penalties`).
+    /// Users appear by [`PenaltyKey::UserId`]: the table holds keyed tags, never names.
+    pub fn records(&self) -> Vec<PenaltyRecord> {
+        let mut out = self.users.snapshot(|key, record, left| {
+            Some(self.describe(PenaltyKey::UserId(user_id(key)), record, left))
+        });
+        out.extend(
+            self.addrs.snapshot(|addr, record, left| Some(self.describe(PenaltyKey::Address(*addr), record, left))),
+        );
+        out
+    }
+
+    /// The record of one user (`login` as counted, after `-r`), if it is in force.
+    pub fn user_record(&self, login: &str, realm: &str) -> Option<PenaltyRecord> {
+        let wanted = self.user_key(&probe(login, realm));
+        let found = self.users.snapshot(|key, record, left| {
+            (*key == wanted).then(|| self.describe(PenaltyKey::User(login.to_owned()), record, left))
+        });
+        found.into_iter().next()
+    }
+
+    /// Forget one user's count (`forget-penalty USER`); whether there was one.
+    pub fn forget_user(&self, login: &str, realm: &str) -> bool {
+        self.users.remove(&self.user_key(&probe(login, realm)))
+    }
+
+    /// Forget the user whose [`PenaltyKey::UserId`] is `id` (as `penalties` shows it).
+    pub fn forget_user_id(&self, id: &str) -> bool {
+        let keys = self.users.snapshot(|key, _, _| (user_id(key) == id).then_some(*key));
+        keys.iter().any(|key| self.users.remove(key))
+    }
+
+    /// Forget one client address's count (`forget-penalty ADDRESS`); whether there was one.
+    pub fn forget_address(&self, addr: IpAddr) -> bool {
+        self.addrs.remove(&addr.to_canonical())
+    }
+
+    fn describe(&self, key: PenaltyKey, record: &Record, forget_in: Duration) -> PenaltyRecord {
+        PenaltyRecord { key, failures: record.failures, delay: self.delay(record.failures), forget_in }
+    }
+}
+
+/// Whom a penalty record counts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PenaltyKey {
+    /// A user asked for by name.
+    User(String),
+    /// A user in a listing: the first 6 bytes of the record's keyed tag in hex, stable for the
+    /// daemon's life and meaningless outside it.
+    UserId(String),
+    /// A client address.
+    Address(IpAddr),
+}
+
+/// One record as the control socket shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PenaltyRecord {
+    /// Whose count it is.
+    pub key: PenaltyKey,
+    /// Distinct consecutive failures counted.
+    pub failures: u32,
+    /// The delay a `NO` gets now (a repeated wrong password; a new one doubles it up to the cap).
+    pub delay: Duration,
+    /// Time until the record is forgotten if no failure comes (`--penalty-forget`).
+    pub forget_in: Duration,
+}
+
+/// A user's listing id: hex of the first 6 bytes of the table key.
+fn user_id(key: &[u8; 16]) -> String {
+    key.iter().take(6).map(|b| format!("{b:02x}")).collect()
+}
+
+/// Credentials carrying only what the user key is derived from.
+fn probe(login: &str, realm: &str) -> Credentials {
+    Credentials {
+        login: login.to_owned(),
+        password: zeroize::Zeroizing::new(Vec::new()),
+        service: String::new(),
+        realm: realm.to_owned(),
+        client_addr: None,
+    }
 }
 
 /// Count a failure guessing `guess` in `record` (a repeated wrong password counts once); the
