@@ -332,3 +332,40 @@ fn control_can_move_or_be_turned_off() {
     assert!(!daemon.run_dir().join("control").exists());
     assert_eq!(admin(&daemon, &["stats"]).code, Some(255));
 }
+
+#[test]
+fn under_socket_activation_the_control_socket_sits_beside_the_passed_one() {
+    let activate = "/usr/bin/systemd-socket-activate";
+    assert!(Path::new(activate).exists(), "systemd-socket-activate missing: apt-get install systemd");
+    let passwd = pwdfile_raw(USERS);
+    let dir = tempfile::tempdir().unwrap();
+    let mux = dir.path().join("mux");
+    let log = std::fs::File::create(dir.path().join("log")).unwrap();
+    let mut child = Command::new(activate)
+        .arg("-l")
+        .arg(&mux)
+        .arg(Target::Ours.saslauthd())
+        .args(["-a", "passwd-file", "-f", "-m", "/nonexistent-run-dir-unused", "-O"])
+        .arg(passwd.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(log)
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    let pgid = nix::unistd::Pid::from_raw(child.id() as i32);
+    let started = Instant::now();
+    while !mux.exists() {
+        assert!(started.elapsed() < Duration::from_secs(10), "systemd-socket-activate did not listen");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // The daemon starts on the first connection.
+    ok(send_raw(&mux, &request(b"joe", b"pw", "smtp", "")));
+    let control = dir.path().join("control");
+    assert_eq!(std::fs::metadata(&control).unwrap().permissions().mode() & 0o777, 0o600);
+    let out = testsaslauthd(Target::Ours, &mux, &["--admin", "reload"]);
+    assert_eq!(out.code, Some(0), "{out:?}");
+    let _ = nix::sys::signal::killpg(pgid, nix::sys::signal::Signal::SIGTERM);
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{}", std::fs::read_to_string(dir.path().join("log")).unwrap_or_default());
+    assert!(!control.exists(), "removed at exit");
+}

@@ -292,3 +292,122 @@ async fn read_line<R: AsyncRead + Unpin>(reader: &mut BufReader<R>) -> Result<Ve
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+    use crate::cache::{Cache, CacheConfig};
+    use crate::chain::Chain;
+    use crate::frame::RawRequest;
+    use crate::penalty::{PenaltyConfig, Penalties};
+    use crate::policy::PolicyConfig;
+    use backends::secret::Keyer;
+    use backends::{Credentials, Outcome, Reject, Verifier, VerifyFuture};
+    use tokio::io::AsyncReadExt;
+    use zeroize::Zeroizing;
+
+    /// OK for the password "pw", NO otherwise.
+    struct Pw;
+
+    impl Verifier for Pw {
+        fn name(&self) -> &'static str {
+            "pw"
+        }
+        fn verify<'a>(&'a self, creds: &'a Credentials) -> VerifyFuture<'a> {
+            let ok = &creds.password[..] == b"pw";
+            Box::pin(async move { if ok { Outcome::Ok } else { Outcome::No(Reject::IncorrectPassword) } })
+        }
+    }
+
+    fn control(join_realm: bool) -> (Arc<Policy>, Control) {
+        let config = PolicyConfig { join_realm, verify_timeout: Duration::from_secs(5) };
+        let policy = Policy::from_chain(Chain::single(Arc::new(Pw), config.verify_timeout), config)
+            .with_cache(Cache::new(Keyer::from_key(b"c").unwrap(), CacheConfig::from_cyrus(None, None)))
+            .with_penalties(Penalties::new(Keyer::from_key(b"p").unwrap(), PenaltyConfig::default()));
+        let policy = Arc::new(policy);
+        let build: Arc<crate::reload::BuildChain> =
+            Arc::new(|| Ok(Chain::single(Arc::new(Pw), Duration::from_secs(5))));
+        let reloader = Arc::new(Reloader::new(policy.clone(), build));
+        let control = Control::new(policy.clone(), reloader, join_realm, nix::unistd::geteuid());
+        (policy, control)
+    }
+
+    fn raw(login: &str, password: &str, realm: &str, addr: Option<&str>) -> RawRequest {
+        RawRequest {
+            login: login.as_bytes().to_vec(),
+            password: Zeroizing::new(password.as_bytes().to_vec()),
+            service: b"smtp".to_vec(),
+            realm: realm.as_bytes().to_vec(),
+            client_addr: addr.map(|a| a.as_bytes().to_vec()),
+        }
+    }
+
+    async fn run(control: &Control, command: &str, args: &[&str]) -> Response {
+        let request = Request { command: command.to_owned(), args: args.iter().map(|a| (*a).to_owned()).collect() };
+        control.execute(&request).await
+    }
+
+    fn records(response: Response) -> Vec<Record> {
+        match response {
+            Response::Ok(records) => records,
+            Response::Err { code, message } => panic!("{code}: {message}"),
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn one_user_is_flushed_with_the_realm_joined_as_for_requests() {
+        let (policy, control) = control(true);
+        for (login, realm) in [("joe", "a.org"), ("ann", "a.org"), ("joe", "")] {
+            policy.decide(raw(login, "pw", realm, None)).await;
+        }
+        let cache = policy.cache().unwrap();
+        assert_eq!(cache.len(), 3);
+        let flushed = records(run(&control, "flush-cache", &["joe", "a.org"]).await);
+        assert_eq!(flushed[0].get("users"), Some("1"), "joe@a.org, as -r made it");
+        assert_eq!(cache.len(), 2);
+        assert_eq!(records(run(&control, "flush-cache", &["joe"]).await)[0].get("users"), Some("1"));
+        assert_eq!(records(run(&control, "flush-cache", &[]).await)[0].get("users"), Some("1"));
+        assert!(cache.is_empty());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn penalties_show_time_left_and_are_forgotten_by_id() {
+        let (policy, control) = control(false);
+        policy.decide(raw("joe", "bad1", "", Some("192.0.2.1;25"))).await;
+        tokio::time::advance(Duration::from_secs(100)).await;
+        let listed = records(run(&control, "penalties", &[]).await);
+        assert_eq!(listed.len(), 2);
+        let user = listed.iter().find(|r| r.get("kind") == Some("user")).unwrap();
+        // Counted at the failure, then 2 s of penalty delay and 100 s: 900 - 102.
+        assert_eq!(user.get("forget_in_seconds"), Some("798"));
+        assert_eq!(user.get("delay_seconds"), Some("2"));
+        let id = user.get("key").unwrap().to_owned();
+        let by_addr = records(run(&control, "penalties", &["192.0.2.1"]).await);
+        assert_eq!(by_addr.len(), 1);
+        assert_eq!(by_addr[0].get("key"), Some("192.0.2.1"));
+        assert_eq!(records(run(&control, "forget-penalty", &[&id]).await)[0].get("records"), Some("1"));
+        assert_eq!(records(run(&control, "forget-penalty", &["#000000000000"]).await)[0].get("records"), Some("0"));
+        tokio::time::advance(Duration::from_secs(800)).await;
+        assert!(records(run(&control, "penalties", &[]).await).is_empty(), "the address expired");
+    }
+
+    #[tokio::test]
+    async fn the_wire_side_bounds_and_answers() {
+        let (_, control) = control(false);
+        for (sent, want) in [
+            (&b"saslauthd-control/1\treload\n"[..], "saslauthd-control/1\tOK\nreloaded\tmechanisms=pw\nEND\n"),
+            (b"saslauthd-control/1\tflush-cache\ta\tb\tc\n", "wrong number of arguments for flush-cache"),
+            (b"\n", "not a saslauthd-control/1 line"),
+        ] {
+            let (mut client, server) = tokio::io::duplex(4096);
+            client.write_all(sent).await.unwrap();
+            answer(server, &control).await;
+            let mut text = String::new();
+            client.read_to_string(&mut text).await.unwrap();
+            assert!(text.contains(want), "{text}");
+            assert!(text.ends_with("END\n"), "{text}");
+        }
+        assert!(crate::reload::status().successful());
+    }
+}
