@@ -69,6 +69,12 @@ fn the_control_socket_is_private_and_goes_away_with_the_daemon() {
     let out = run_with_deadline(&mut cmd, CLIENT_DEADLINE);
     assert_eq!(out.code, Some(255), "{out:?}");
     assert!(out.stderr.contains("Permission denied"), "{out:?}");
+    // Nor when the mode was opened by hand: the daemon checks the peer's uid (SO_PEERCRED).
+    std::fs::set_permissions(&control, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let out = run_with_deadline(&mut cmd, CLIENT_DEADLINE);
+    assert_eq!(out.code, Some(2), "{out:?}");
+    assert!(out.stderr.contains("only root or the daemon's user"), "{out:?}");
+    assert!(daemon.log().contains("control socket: refused a client"), "{}", daemon.log());
     assert!(daemon.terminate().success());
     assert!(!control.exists(), "removed at exit");
 }

@@ -231,11 +231,9 @@ pub async fn serve(listener: UnixListener, control: Arc<Control>) {
             match (allowed, slot) {
                 (false, _) => {
                     tracing::warn!("control socket: refused a client that is neither root nor the daemon's user");
-                    let _ = reply(stream, &Response::err("denied", "only root or the daemon's user")).await;
+                    refuse(stream, &Response::err("denied", "only root or the daemon's user")).await;
                 }
-                (true, Err(_)) => {
-                    let _ = reply(stream, &Response::err("busy", "too many control clients")).await;
-                }
+                (true, Err(_)) => refuse(stream, &Response::err("busy", "too many control clients")).await,
                 (true, Ok(_slot)) => answer(stream, &control).await,
             }
         });
@@ -257,6 +255,15 @@ pub async fn answer<S: AsyncRead + AsyncWrite + Unpin>(stream: S, control: &Cont
         },
     };
     let _ = reply(reader.into_inner(), &response).await;
+}
+
+/// Answer with `response` whatever the request: its line is read first (within the deadline and
+/// size bound), since closing on unread bytes resets the connection and the client would see a
+/// reset instead of the answer.
+async fn refuse<S: AsyncRead + AsyncWrite + Unpin>(stream: S, response: &Response) {
+    let mut reader = BufReader::with_capacity(MAX_REQUEST, stream);
+    let _ = tokio::time::timeout(READ_DEADLINE, read_line(&mut reader)).await;
+    let _ = reply(reader.into_inner(), response).await;
 }
 
 async fn reply<S: AsyncWrite + Unpin>(mut stream: S, response: &Response) -> std::io::Result<()> {

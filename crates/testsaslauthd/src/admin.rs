@@ -112,11 +112,17 @@ pub async fn run(cmd: &AdminCommand, line: &[u8], argv0: &str) -> u8 {
 
 async fn exchange(socket: &Path, line: &[u8]) -> Result<Response, String> {
     let mut stream = UnixStream::connect(socket).await.map_err(|e| format!("connect: {e}"))?;
-    stream.write_all(line).await.map_err(|e| format!("send: {e}"))?;
+    // A refusal (`denied`, `busy`) may come and the daemon close before the request is sent:
+    // read what it said before reporting the failed send.
+    let sent = stream.write_all(line).await;
     let mut text = String::new();
     let read = (&mut stream).take(MAX_RESPONSE).read_to_string(&mut text).await;
-    read.map_err(|e| format!("read: {e}"))?;
-    Response::decode(&text).map_err(|e| format!("unexpected answer: {e}"))
+    match (Response::decode(&text), sent, read) {
+        (Ok(response), _, _) => Ok(response),
+        (Err(_), Err(e), _) => Err(format!("send: {e}")),
+        (Err(_), Ok(()), Err(e)) => Err(format!("read: {e}")),
+        (Err(e), Ok(()), Ok(_)) => Err(format!("unexpected answer: {e}")),
+    }
 }
 
 fn record_json(record: &Record) -> Value {

@@ -147,9 +147,11 @@ fn admin_mode(cli: &Cli, argv0: &str) -> Result<u8, String> {
         timeout: cli.timeout.unwrap_or(admin::DEFAULT_ADMIN_TIMEOUT),
     };
     let line = admin::request_line(&command)?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| format!("cannot start runtime: {e}"))?;
-    Ok(runtime.block_on(admin::run(&command, &line, argv0)))
+    match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(runtime) => Ok(runtime.block_on(admin::run(&command, &line, argv0))),
+        Err(err) => {
+            eprintln!("{argv0}: cannot start runtime: {err}");
+            Ok(admin::EXIT_UNREACHABLE)
+        }
+    }
 }
