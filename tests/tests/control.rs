@@ -375,3 +375,18 @@ fn under_socket_activation_the_control_socket_sits_beside_the_passed_one() {
     assert!(status.success(), "{}", std::fs::read_to_string(dir.path().join("log")).unwrap_or_default());
     assert!(!control.exists(), "removed at exit");
 }
+
+#[test]
+fn after_user_the_control_socket_belongs_to_that_user() {
+    let passwd = pwdfile_raw(USERS);
+    // Readable by nobody, who checks the passwords after the switch.
+    std::fs::set_permissions(passwd.dir(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(passwd.path(), std::fs::Permissions::from_mode(0o644)).unwrap();
+    let daemon = Daemon::builder(Target::Ours).passwd_file(passwd.path()).args(["--user", "nobody"]).start();
+    let nobody = nix::unistd::User::from_name("nobody").unwrap().unwrap();
+    let meta = std::fs::metadata(daemon.run_dir().join("control")).unwrap();
+    assert_eq!((meta.uid(), meta.permissions().mode() & 0o777), (nobody.uid.as_raw(), 0o600));
+    ok(ask(&daemon, "joe", "pw", ""));
+    let out = admin(&daemon, &["reload"]);
+    assert_eq!(out.code, Some(0), "root may always ask: {out:?}");
+}
