@@ -264,6 +264,34 @@ mod tests {
         assert_eq!(Request::decode(b"saslauthd-control/1\tx\ta\0b"), Err(ProtocolError::BadArgument));
     }
 
+    proptest::proptest! {
+        /// What fuzz/fuzz_targets/control_protocol.rs checks, on stable: whatever decodes
+        /// encodes back to the same value.
+        #[test]
+        fn whatever_decodes_round_trips(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..200)) {
+            if let Ok(request) = Request::decode(&bytes) {
+                let args: Vec<&str> = request.args.iter().map(String::as_str).collect();
+                if let Ok(line) = Request::encode(&request.command, &args) {
+                    proptest::prop_assert_eq!(Request::decode(&line[..line.len() - 1]).unwrap(), request);
+                }
+            }
+            let text = String::from_utf8_lossy(&bytes);
+            proptest::prop_assert_eq!(unescape(&escape(&text)), text.as_ref());
+            if let Ok(response) = Response::decode(&text) {
+                proptest::prop_assert_eq!(Response::decode(&response.encode()).unwrap(), response);
+            }
+        }
+
+        /// Responses built from arbitrary values survive the trip, tabs and newlines included.
+        #[test]
+        fn built_responses_round_trip(kind in "[a-z]{1,8}", key in "[a-z_]{1,8}", value in ".*", message in ".*") {
+            let ok = Response::Ok(vec![Record::new(&kind).with(&key, &value)]);
+            proptest::prop_assert_eq!(Response::decode(&ok.encode()).unwrap(), ok);
+            let err = Response::err("failed", &message);
+            proptest::prop_assert_eq!(Response::decode(&err.encode()).unwrap(), err);
+        }
+    }
+
     #[test]
     fn responses_round_trip_with_escapes() {
         let ok = Response::Ok(vec![
