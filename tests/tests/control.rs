@@ -119,26 +119,34 @@ fn penalties_are_listed_looked_up_and_forgotten() {
     let (code, v) = admin_json(&daemon, &["penalties"]);
     assert_eq!(code, Some(0), "{v}");
     let records = v["records"].as_array().unwrap();
-    assert_eq!(records.len(), 2, "{v}");
+    let kinds: Vec<&str> = records.iter().map(|r| r["kind"].as_str().unwrap()).collect();
+    assert_eq!(
+        kinds,
+        ["user", "pair", "address"],
+        "the account, the account from that address, the address: {v}"
+    );
     let user = records.iter().find(|r| r["kind"] == "user").unwrap();
     let id = user["key"].as_str().unwrap();
     assert!(id.starts_with('#') && id.len() == 13, "users are listed by id, not name: {v}");
     assert!(!v.to_string().contains("joe"), "{v}");
     assert_eq!(user["failures"], 2);
     assert_eq!(user["delay_seconds"], 0.1, "capped by --penalty-max");
+    assert!(user["wait_seconds"].as_f64().unwrap() <= 0.1, "{v}");
     assert!(user["forget_in_seconds"].as_u64().unwrap() > 800, "{v}");
     let addr = records.iter().find(|r| r["kind"] == "address").unwrap();
     assert_eq!((&addr["key"], &addr["failures"]), (&Value::from("192.0.2.7"), &Value::from(2)));
+    assert_eq!(addr["delay_seconds"], 0.025, "an address's gate is 4 times wider");
 
     // By name, the user's own record.
     let out = admin(&daemon, &["penalties", "joe"]);
     assert_eq!(out.code, Some(0));
     let row: Vec<&str> = out.stdout.lines().nth(1).unwrap().split_whitespace().collect();
     assert_eq!(row[..4], ["user", "joe", "2", "0.1"], "{}", out.stdout);
+    assert!(out.stdout.lines().nth(2).unwrap().starts_with("pair  joe from 192.0.2.7  2"), "{}", out.stdout);
 
     let forgotten =
         |target: &str| admin_json(&daemon, &["forget-penalty", target]).1["records"][0]["records"].clone();
-    assert_eq!(forgotten("192.0.2.7"), 1);
+    assert_eq!(forgotten("192.0.2.7"), 2, "the address and its pair with joe");
     assert_eq!(forgotten("192.0.2.7"), 0, "already gone");
     assert_eq!(forgotten(id), 1, "by the listed id");
     let out = admin(&daemon, &["penalties"]);

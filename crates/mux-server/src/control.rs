@@ -97,8 +97,7 @@ impl Control {
             [] => penalties.records(),
             [user, rest @ ..] => {
                 let realm = rest.first().copied().unwrap_or("");
-                let mut found: Vec<PenaltyRecord> =
-                    penalties.user_record(&self.login(user, realm), realm).into_iter().collect();
+                let mut found = penalties.user_records(&self.login(user, realm), realm);
                 if let Ok(addr) = user.parse::<IpAddr>() {
                     let addr = addr.to_canonical();
                     found.extend(penalties.records().into_iter().filter(|r| r.key == PenaltyKey::Address(addr)));
@@ -115,11 +114,11 @@ impl Control {
         };
         let (target, realm) = (args.first().copied().unwrap_or(""), args.get(1).copied().unwrap_or(""));
         let forgotten = if let Some(id) = target.strip_prefix('#') {
-            usize::from(penalties.forget_user_id(id))
+            penalties.forget_id(id)
         } else {
             // An address is also tried as a login: forgetting is harmless, guessing wrong is not.
-            let by_addr = target.parse::<IpAddr>().is_ok_and(|a| penalties.forget_address(a));
-            usize::from(by_addr) + usize::from(penalties.forget_user(&self.login(target, realm), realm))
+            let by_addr = target.parse::<IpAddr>().map_or(0, |a| penalties.forget_address(a));
+            by_addr + penalties.forget_user(&self.login(target, realm), realm)
         };
         tracing::info!("control: {forgotten} penalty records forgotten");
         Response::Ok(vec![Record::new("forgotten").with("records", forgotten)])
@@ -127,16 +126,18 @@ impl Control {
 }
 
 fn penalty_record(r: &PenaltyRecord) -> Record {
-    let (kind, key) = match &r.key {
-        PenaltyKey::User(name) => ("user", name.clone()),
-        PenaltyKey::UserId(id) => ("user", format!("#{id}")),
-        PenaltyKey::Address(addr) => ("address", addr.to_string()),
+    let key = match &r.key {
+        PenaltyKey::User(name) => name.clone(),
+        PenaltyKey::Pair(name, addr) => format!("{name} from {addr}"),
+        PenaltyKey::Id(id) => format!("#{id}"),
+        PenaltyKey::Address(addr) => addr.to_string(),
     };
     Record::new("penalty")
-        .with("kind", kind)
+        .with("kind", r.table)
         .with("key", key)
         .with("failures", r.failures)
         .with("delay_seconds", r.delay.as_secs_f64())
+        .with("wait_seconds", (r.wait.as_secs_f64() * 1000.0).round() / 1000.0)
         .with("forget_in_seconds", r.forget_in.as_secs())
 }
 
@@ -379,24 +380,40 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn penalties_show_time_left_and_are_forgotten_by_id() {
+    async fn penalties_show_time_left_and_are_forgotten_by_id_name_or_address() {
         let (policy, control) = control(false);
         policy.decide(raw("joe", "bad1", "", Some("192.0.2.1;25"))).await;
-        tokio::time::advance(Duration::from_secs(100)).await;
+        tokio::time::advance(Duration::from_secs(1)).await;
         let listed = records(run(&control, "penalties", &[]).await);
-        assert_eq!(listed.len(), 2);
-        let user = listed.iter().find(|r| r.get("kind") == Some("user")).unwrap();
-        // Counted at the failure, then 2 s of penalty delay and 100 s: 900 - 102.
-        assert_eq!(user.get("forget_in_seconds"), Some("798"));
+        let kinds: Vec<&str> = listed.iter().filter_map(|r| r.get("kind")).collect();
+        assert_eq!(kinds, ["user", "pair", "address"], "{listed:?}");
+        let user = &listed[0];
+        assert_eq!(user.get("failures"), Some("1"));
         assert_eq!(user.get("delay_seconds"), Some("2"));
+        assert_eq!(user.get("wait_seconds"), Some("1"), "2 s after the failure, 1 s ago");
+        assert_eq!(user.get("forget_in_seconds"), Some("899"));
+        assert_eq!(listed[2].get("delay_seconds"), Some("0.5"), "an address's gate is 4 times wider");
         let id = user.get("key").unwrap().to_owned();
+        assert!(id.starts_with('#') && !format!("{listed:?}").contains("joe"));
+
+        let joe = records(run(&control, "penalties", &["joe"]).await);
+        let keys: Vec<&str> = joe.iter().filter_map(|r| r.get("key")).collect();
+        assert_eq!(keys, ["joe", "joe from 192.0.2.1"]);
         let by_addr = records(run(&control, "penalties", &["192.0.2.1"]).await);
         assert_eq!(by_addr.len(), 1);
         assert_eq!(by_addr[0].get("key"), Some("192.0.2.1"));
-        assert_eq!(records(run(&control, "forget-penalty", &[&id]).await)[0].get("records"), Some("1"));
-        assert_eq!(records(run(&control, "forget-penalty", &["#000000000000"]).await)[0].get("records"), Some("0"));
-        tokio::time::advance(Duration::from_secs(800)).await;
-        assert!(records(run(&control, "penalties", &[]).await).is_empty(), "the address expired");
+
+        let forgotten = |r: Response| records(r)[0].get("records").map(str::to_owned);
+        assert_eq!(forgotten(run(&control, "forget-penalty", &[&id]).await).as_deref(), Some("1"));
+        assert_eq!(forgotten(run(&control, "forget-penalty", &["#000000000000"]).await).as_deref(), Some("0"));
+        assert_eq!(forgotten(run(&control, "forget-penalty", &["joe"]).await).as_deref(), Some("1"), "the pair");
+        assert_eq!(forgotten(run(&control, "forget-penalty", &["192.0.2.1"]).await).as_deref(), Some("1"));
+        assert!(records(run(&control, "penalties", &[]).await).is_empty());
+
+        policy.decide(raw("ann", "bad", "", None)).await;
+        assert_eq!(records(run(&control, "penalties", &[]).await).len(), 1);
+        tokio::time::advance(Duration::from_secs(900)).await;
+        assert!(records(run(&control, "penalties", &[]).await).is_empty(), "expired");
     }
 
     #[tokio::test]

@@ -237,7 +237,7 @@ impl Penalties {
         let gates: Vec<(Kind, Arc<Gate>)> = match addr {
             None => vec![(Kind::Account, self.users.update(user, |g| g.clone()))],
             Some(a) => {
-                let pair = self.keyer.tag("penalty-pair", &[&user, a.to_string().as_bytes()]).short();
+                let pair = self.pair_key(&user, a);
                 vec![
                     (Kind::Pair, self.pairs.update(pair, |g| g.clone())),
                     (Kind::Address, self.addrs.update(a, |g| g.clone())),
@@ -380,75 +380,126 @@ impl Penalties {
         self.config.base.saturating_mul(factor).min(self.config.max)
     }
 
-    /// The records in force, most recently failed first (the control socket's `penalties`).
-    /// Users appear by [`PenaltyKey::UserId`]: the table holds keyed tags, never names.
+    /// The pair gate's key of an account (its [`Penalties::user_key`]) and a client address.
+    fn pair_key(&self, user: &[u8; 16], addr: IpAddr) -> [u8; 16] {
+        self.keyer.tag("penalty-pair", &[user, addr.to_string().as_bytes()]).short()
+    }
+
+    /// The penalised keys, most recently used first (the control socket's `penalties`).
+    /// Accounts and pairs appear by id ([`PenaltyKey::Id`]): the tables hold keyed tags, never
+    /// names.
     pub fn records(&self) -> Vec<PenaltyRecord> {
-        let mut out = self.users.snapshot(|key, record, left| {
-            Some(self.describe(PenaltyKey::UserId(user_id(key)), record, left))
-        });
-        out.extend(
-            self.addrs.snapshot(|addr, record, left| Some(self.describe(PenaltyKey::Address(*addr), record, left))),
-        );
+        let now = Instant::now();
+        let by_id = |kind| move |key: &[u8; 16], gate: &Arc<Gate>, left| self.describe(kind, PenaltyKey::Id(tag_id(key)), gate, left, now);
+        let mut out = self.users.snapshot(by_id(Kind::Account));
+        out.extend(self.pairs.snapshot(by_id(Kind::Pair)));
+        out.extend(self.addrs.snapshot(|addr, gate, left| {
+            self.describe(Kind::Address, PenaltyKey::Address(*addr), gate, left, now)
+        }));
         out
     }
 
-    /// The record of one user (`login` as counted, after `-r`), if it is in force.
-    pub fn user_record(&self, login: &str, realm: &str) -> Option<PenaltyRecord> {
-        let wanted = self.user_key(&probe(login, realm));
-        let found = self.users.snapshot(|key, record, left| {
-            (*key == wanted).then(|| self.describe(PenaltyKey::User(login.to_owned()), record, left))
+    /// The penalised records of one account (`login` as counted, after `-r`): its own, and its
+    /// pair with each address the address table knows.
+    pub fn user_records(&self, login: &str, realm: &str) -> Vec<PenaltyRecord> {
+        let now = Instant::now();
+        let user = self.user_key(&probe(login, realm));
+        let mut out = self.users.snapshot(|key, gate, left| {
+            (*key == user).then(|| self.describe(Kind::Account, PenaltyKey::User(login.to_owned()), gate, left, now))?
         });
-        found.into_iter().next()
+        let pairs: Vec<([u8; 16], IpAddr)> = self.addrs.snapshot(|addr, _, _| Some((self.pair_key(&user, *addr), *addr)));
+        for (pair, addr) in pairs {
+            out.extend(self.pairs.snapshot(|key, gate, left| {
+                (*key == pair).then(|| self.describe(Kind::Pair, PenaltyKey::Pair(login.to_owned(), addr), gate, left, now))?
+            }));
+        }
+        out
     }
 
-    /// Forget one user's count (`forget-penalty USER`); whether there was one.
-    pub fn forget_user(&self, login: &str, realm: &str) -> bool {
-        self.users.remove(&self.user_key(&probe(login, realm)))
+    /// Forget an account's count and its pairs with the known addresses (`forget-penalty USER`);
+    /// how many penalised records went. Requests already held finish their wait.
+    pub fn forget_user(&self, login: &str, realm: &str) -> usize {
+        let user = self.user_key(&probe(login, realm));
+        let addrs: Vec<IpAddr> = self.addrs.snapshot(|addr, _, _| Some(*addr));
+        let pairs = addrs.into_iter().map(|addr| self.pair_key(&user, addr));
+        forget(&self.users, &user) + pairs.map(|pair| forget(&self.pairs, &pair)).sum::<usize>()
     }
 
-    /// Forget the user whose [`PenaltyKey::UserId`] is `id` (as `penalties` shows it).
-    pub fn forget_user_id(&self, id: &str) -> bool {
-        let keys = self.users.snapshot(|key, _, _| (user_id(key) == id).then_some(*key));
-        keys.iter().any(|key| self.users.remove(key))
+    /// Forget an address's count and its pairs with the known accounts (`forget-penalty
+    /// ADDRESS`); how many penalised records went.
+    pub fn forget_address(&self, addr: IpAddr) -> usize {
+        let addr = addr.to_canonical();
+        let users: Vec<[u8; 16]> = self.users.snapshot(|user, _, _| Some(*user));
+        let pairs = users.iter().map(|user| self.pair_key(user, addr));
+        forget(&self.addrs, &addr) + pairs.map(|pair| forget(&self.pairs, &pair)).sum::<usize>()
     }
 
-    /// Forget one client address's count (`forget-penalty ADDRESS`); whether there was one.
-    pub fn forget_address(&self, addr: IpAddr) -> bool {
-        self.addrs.remove(&addr.to_canonical())
+    /// Forget the account or pair whose [`PenaltyKey::Id`] is `id`; how many records went.
+    pub fn forget_id(&self, id: &str) -> usize {
+        let mut n = 0;
+        for table in [&self.users, &self.pairs] {
+            let keys = table.snapshot(|key, _, _| (tag_id(key) == id).then_some(*key));
+            n += keys.iter().map(|key| forget(table, key)).sum::<usize>();
+        }
+        n
     }
 
-    fn describe(&self, key: PenaltyKey, record: &Record, forget_in: Duration) -> PenaltyRecord {
-        PenaltyRecord { key, failures: record.failures, delay: self.delay(record.failures), forget_in }
+    /// A penalised gate as shown: the delay its failures earn for this kind of gate, and how
+    /// long the next attempt would wait now.
+    fn describe(&self, kind: Kind, key: PenaltyKey, gate: &Arc<Gate>, forget_in: Duration, now: Instant) -> Option<PenaltyRecord> {
+        let record = gate.record();
+        let last = record.last_failure.filter(|_| record.failures > 0)?;
+        let delay = self.delay(record.failures) / kind.divisor();
+        let wait = (last + delay).saturating_duration_since(now);
+        let table = match kind {
+            Kind::Account | Kind::AccountOfAddressed => "user",
+            Kind::Pair => "pair",
+            Kind::Address => "address",
+        };
+        Some(PenaltyRecord { table, key, failures: record.failures, delay, wait, forget_in })
     }
 }
 
-/// Whom a penalty record counts.
+/// Drop `key`'s gate; 1 if it was penalised.
+fn forget<K: std::hash::Hash + Eq>(table: &Expiring<K, Arc<Gate>>, key: &K) -> usize {
+    let penalised = table.find(key, |gate| (gate.record().failures > 0).then_some(())).is_some();
+    usize::from(table.remove(key) && penalised)
+}
+
+/// Whose count a penalty record is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PenaltyKey {
-    /// A user asked for by name.
+    /// An account asked for by name.
     User(String),
-    /// A user in a listing: the first 6 bytes of the record's keyed tag in hex, stable for the
-    /// daemon's life and meaningless outside it.
-    UserId(String),
+    /// An account asked for by name, from one address (its pair gate).
+    Pair(String, IpAddr),
+    /// An account or pair in a listing: the first 6 bytes of its keyed tag in hex, stable for
+    /// the daemon's life and meaningless outside it.
+    Id(String),
     /// A client address.
     Address(IpAddr),
 }
 
-/// One record as the control socket shows it.
+/// One penalised record as the control socket shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PenaltyRecord {
+    /// Which gate: `user` (an account), `pair` (an account from one address) or `address`.
+    pub table: &'static str,
     /// Whose count it is.
     pub key: PenaltyKey,
     /// Distinct consecutive failures counted.
     pub failures: u32,
-    /// The delay a `NO` gets now (a repeated wrong password; a new one doubles it up to the cap).
+    /// How long after the last failure the next check may start (an address's, and an
+    /// account's when the request has an address, a quarter: [`CEILING`]).
     pub delay: Duration,
-    /// Time until the record is forgotten if no failure comes (`--penalty-forget`).
+    /// What of that delay is left now: how long a new attempt would be held.
+    pub wait: Duration,
+    /// Time until the record is forgotten if no attempt comes (`--penalty-forget`).
     pub forget_in: Duration,
 }
 
-/// A user's listing id: hex of the first 6 bytes of the table key.
-fn user_id(key: &[u8; 16]) -> String {
+/// A listing id: hex of the first 6 bytes of a table key.
+fn tag_id(key: &[u8; 16]) -> String {
     key.iter().take(6).map(|b| format!("{b:02x}")).collect()
 }
 

@@ -23,7 +23,8 @@ pub const DEFAULT_ADMIN_TIMEOUT: Duration = Duration::from_secs(30);
 const MAX_RESPONSE: u64 = 16 << 20;
 
 /// Fields whose values are numbers in JSON.
-const NUMERIC: &[&str] = &["failures", "delay_seconds", "forget_in_seconds", "users", "records", "value"];
+const NUMERIC: &[&str] =
+    &["failures", "delay_seconds", "wait_seconds", "forget_in_seconds", "users", "records", "value"];
 
 /// One `--admin` invocation.
 pub struct AdminCommand {
@@ -158,14 +159,10 @@ fn text(command: &str, args: &[String], records: &[Record]) -> String {
         }
         "penalties" if records.is_empty() => out.push_str("no penalties in force\n"),
         "penalties" => {
-            let rows: Vec<[String; 5]> = records
-                .iter()
-                .map(|r| {
-                    ["kind", "key", "failures", "delay_seconds", "forget_in_seconds"].map(|k| field(r, k))
-                })
-                .collect();
-            let header =
-                ["KIND", "USER/ADDRESS", "FAILURES", "DELAY(s)", "FORGOTTEN IN(s)"].map(str::to_owned);
+            let columns = ["kind", "key", "failures", "delay_seconds", "wait_seconds", "forget_in_seconds"];
+            let rows: Vec<[String; 6]> = records.iter().map(|r| columns.map(|k| field(r, k))).collect();
+            let header = ["KIND", "USER/ADDRESS", "FAILURES", "DELAY(s)", "WAIT(s)", "FORGOTTEN IN(s)"]
+                .map(str::to_owned);
             out.push_str(&table(std::iter::once(header).chain(rows)));
         }
         "forget-penalty" => {
