@@ -76,7 +76,6 @@ pub struct Metrics {
     latency: Family<RequestLabels, Histogram, fn() -> Histogram>,
     backend_up: Family<MechLabels, Gauge>,
     connections: Gauge,
-    reload_ok: Gauge,
 }
 
 static METRICS: OnceLock<Metrics> = OnceLock::new();
@@ -86,7 +85,6 @@ static METRICS: OnceLock<Metrics> = OnceLock::new();
 pub fn enable(policy: Option<Arc<Policy>>) -> &'static Metrics {
     METRICS.get_or_init(|| {
         let mut metrics = Metrics::new();
-        metrics.registry.register_collector(Box::new(StatusCollector));
         if let Some(policy) = policy {
             metrics.registry.register_collector(Box::new(PolicyCollector(policy)));
         }
@@ -121,16 +119,10 @@ impl Metrics {
             backend_up.clone(),
         );
         registry.register("connections", "Connections being served", connections.clone());
-        // The start-up configuration loaded, or the daemon would not be serving: 1 until a SIGHUP
-        // fails (contrib/prometheus's SaslauthdReloadFailed alert reads it).
-        let reload_ok = Gauge::default();
-        reload_ok.set(1);
-        registry.register(
-            "config_last_reload_successful",
-            "1 if the configuration in force was the last one asked for, 0 if the last SIGHUP reload failed",
-            reload_ok.clone(),
-        );
-        Metrics { registry, requests, latency, backend_up, connections, reload_ok }
+        // The build and the reload status (contrib/prometheus's SaslauthdReloadFailed alert reads
+        // it), from the one status SIGHUP and the control socket's reload both set.
+        registry.register_collector(Box::new(StatusCollector(crate::reload::status())));
+        Metrics { registry, requests, latency, backend_up, connections }
     }
 
     /// Count one request.
@@ -147,11 +139,6 @@ impl Metrics {
     /// The gauge of open connections (incremented and decremented around each connection).
     pub fn connections(&self) -> &Gauge {
         &self.connections
-    }
-
-    /// Record how the last SIGHUP reload ended.
-    pub fn reloaded(&self, ok: bool) {
-        self.reload_ok.set(i64::from(ok));
     }
 
     /// The OpenMetrics text exposition.
@@ -284,7 +271,7 @@ impl Collector for PolicyCollector {
 
 /// The build and the configuration's reload status (`crate::reload`), on every exposition.
 #[derive(Debug)]
-struct StatusCollector;
+struct StatusCollector(&'static crate::reload::ReloadStatus);
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct BuildLabels {
@@ -302,7 +289,7 @@ impl Collector for StatusCollector {
         )?;
         let labels = BuildLabels { version: env!("CARGO_PKG_VERSION") };
         ConstGauge::new(1i64).encode(family.encode_family(&labels)?)?;
-        let status = crate::reload::status();
+        let status = self.0;
         let successful = ConstGauge::new(i64::from(status.successful()));
         successful.encode(encoder.encode_descriptor(
             "config_last_reload_successful",
@@ -329,7 +316,7 @@ pub fn render_for(policy: Arc<Policy>) -> String {
         return metrics.render();
     }
     let mut registry = Registry::with_prefix("saslauthd");
-    registry.register_collector(Box::new(StatusCollector));
+    registry.register_collector(Box::new(StatusCollector(crate::reload::status())));
     registry.register_collector(Box::new(PolicyCollector(policy)));
     let mut text = String::new();
     if prometheus_client::encoding::text::encode(&mut text, &registry).is_err() {
@@ -360,12 +347,28 @@ mod tests {
 
     #[test]
     fn a_failed_reload_shows_until_one_succeeds() {
-        let metrics = Metrics::new();
-        assert!(metrics.render().contains("saslauthd_config_last_reload_successful 1\n"));
-        metrics.reloaded(false);
-        assert!(metrics.render().contains("saslauthd_config_last_reload_successful 0\n"));
-        metrics.reloaded(true);
-        assert!(metrics.render().contains("saslauthd_config_last_reload_successful 1\n"));
+        // A status of its own: the process's is shared with the other tests.
+        let status: &'static crate::reload::ReloadStatus = Box::leak(Box::new(crate::reload::ReloadStatus::new()));
+        let mut registry = Registry::with_prefix("saslauthd");
+        registry.register_collector(Box::new(StatusCollector(status)));
+        let render = || {
+            let mut text = String::new();
+            prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
+            text
+        };
+        assert!(render().contains("saslauthd_config_last_reload_success_timestamp_seconds 0\n"), "not started");
+        status.started();
+        assert!(render().contains("saslauthd_config_last_reload_successful 1\n"));
+        let started = status.last_success();
+        assert!(started > 1_700_000_000, "seconds since the epoch: {started}");
+        status.record(false);
+        let text = render();
+        assert!(text.contains("saslauthd_config_last_reload_successful 0\n"), "{text}");
+        assert!(text.contains(&format!("saslauthd_config_last_reload_success_timestamp_seconds {started}\n")), "kept");
+        assert!(text.contains(&format!("saslauthd_build_info{{version=\"{}\"}} 1\n", env!("CARGO_PKG_VERSION"))));
+        assert!(text.contains("# UNIT saslauthd_config_last_reload_success_timestamp_seconds seconds\n"));
+        status.record(true);
+        assert!(render().contains("saslauthd_config_last_reload_successful 1\n"));
     }
 
     #[test]

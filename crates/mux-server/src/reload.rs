@@ -19,7 +19,13 @@ pub struct ReloadStatus {
     last_success: AtomicU64,
 }
 
-static STATUS: ReloadStatus = ReloadStatus { successful: AtomicBool::new(true), last_success: AtomicU64::new(0) };
+static STATUS: ReloadStatus = ReloadStatus::new();
+
+impl Default for ReloadStatus {
+    fn default() -> Self {
+        Self::new()
+    }
+}
 
 /// The process's reload status.
 pub fn status() -> &'static ReloadStatus {
@@ -27,12 +33,19 @@ pub fn status() -> &'static ReloadStatus {
 }
 
 impl ReloadStatus {
+    /// Successful (the daemon serves only once its start-up configuration loaded), never yet
+    /// timestamped.
+    pub const fn new() -> Self {
+        Self { successful: AtomicBool::new(true), last_success: AtomicU64::new(0) }
+    }
+
     /// The configuration read at start-up is in force: counts as a successful load.
     pub fn started(&self) {
         self.record(true);
     }
 
-    fn record(&self, ok: bool) {
+    /// How a reload ended.
+    pub(crate) fn record(&self, ok: bool) {
         self.successful.store(ok, Ordering::Relaxed);
         if ok {
             let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO);
