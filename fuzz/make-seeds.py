@@ -214,6 +214,16 @@ def imap_login_seeds():
     seed("atom-ending-in-brace", 1, "jö".encode(), b"or5}")
 
 
+def control_protocol_seeds():
+    # First byte even: a request line as the daemon reads it; odd: a response as the client reads it.
+    write("control_protocol", "request", b"\0saslauthd-control/1\tflush-cache\tjoe\texample.org")
+    write("control_protocol", "response-ok",
+          b"\1saslauthd-control/1\tOK\npenalty\tkind=user\tkey=#0a1b2c3d4e5f\tfailures=3"
+          b"\tdelay_seconds=8\tforget_in_seconds=893\nEND\n")
+    write("control_protocol", "response-err",
+          b"\1saslauthd-control/1\tERR\toff\tthe credential cache is off\\t(-c)\nEND\n")
+
+
 if __name__ == "__main__":
     frame_seeds()
     passwd_seeds(hash_seeds())
@@ -222,3 +232,4 @@ if __name__ == "__main__":
     rimap_target_seeds()
     ldap_expand_seeds()
     imap_login_seeds()
+    control_protocol_seeds()

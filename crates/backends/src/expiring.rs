@@ -143,6 +143,21 @@ impl<K: Hash + Eq, V> Expiring<K, V> {
         self.lock().iter().all(|(_, entry)| test(&entry.value))
     }
 
+    /// What `each` makes of every valid entry, given its key, value and the time left before it
+    /// expires; most recently stored first. For listings (the control socket's `penalties`):
+    /// counts no hit or miss, and holds the lock for the whole walk.
+    pub fn snapshot<R>(&self, mut each: impl FnMut(&K, &V, Duration) -> Option<R>) -> Vec<R> {
+        let now = Instant::now();
+        let entries = self.lock();
+        entries
+            .iter()
+            .filter_map(|(key, entry)| {
+                let left = self.ttl.checked_sub(now.saturating_duration_since(entry.stored))?;
+                (!left.is_zero()).then(|| each(key, &entry.value, left)).flatten()
+            })
+            .collect()
+    }
+
     /// Lookups so far and entries now.
     pub fn stats(&self) -> Stats {
         Stats {

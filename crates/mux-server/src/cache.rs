@@ -290,6 +290,23 @@ impl Cache {
             superseded: self.superseded.load(Ordering::Relaxed),
         }
     }
+
+    /// Forget every entry of one user (the control socket's `flush-cache USER`); `login` is the
+    /// login as the cache saw it (after `-r` joined the realm) and `realm` the realm sent.
+    /// Returns whether the user had entries. The cache keeps only keyed tags of names, so the
+    /// user is found by computing the same tag, through the same derivation as a request.
+    pub fn flush_user(&self, login: &str, realm: &str) -> bool {
+        let probe = Credentials {
+            login: login.to_owned(),
+            password: zeroize::Zeroizing::new(Vec::new()),
+            service: String::new(),
+            realm: realm.to_owned(),
+            client_addr: None,
+        };
+        // The user tag does not depend on the mechanism or the password.
+        let user = self.keys("", &probe).user;
+        self.users.remove(&user)
+    }
 }
 
 /// Before one more entry joins a user's record: drop the oldest if the record is full.

@@ -75,15 +75,19 @@ pub struct Cli {
     #[arg(short = 'r')]
     pub join_realm: bool,
 
-    /// Print the version and mechanisms, then exit.
+    /// Print the version and mechanisms to standard error (Cyrus), then exit.
     #[arg(short = 'v')]
     pub version: bool,
+
+    /// Print the version and mechanisms to standard output (GNU), then exit.
+    #[arg(long = "version")]
+    pub long_version: bool,
 
     /// Verbose logging (debug level).
     #[arg(short = 'V')]
     pub verbose: bool,
 
-    /// Print help (also `--help`, which Cyrus lacks but newcomers type).
+    /// Print help and exit 0 (`-h` as Cyrus, `--help` as GNU).
     #[arg(short = 'h', long = "help", action = ArgAction::Help)]
     pub help: Option<bool>,
 
@@ -124,6 +128,15 @@ pub struct Cli {
     /// Serve OpenMetrics at `host:port` (keep it on loopback) or `unix:/path`.
     #[arg(long, value_name = "addr")]
     pub metrics_listen: Option<Endpoint>,
+
+    /// The control socket's path, instead of `control` in each run directory (or beside each
+    /// socket systemd passed).
+    #[arg(long, value_name = "path", conflicts_with = "no_control")]
+    pub control: Option<PathBuf>,
+
+    /// No control socket.
+    #[arg(long)]
+    pub no_control: bool,
 
     /// Check the configuration and report on the run directories, then exit (0: no problem).
     #[arg(long)]
@@ -232,6 +245,16 @@ fn parse_mode(text: &str) -> Result<u32, String> {
         .ok_or_else(|| format!("{text:?} is not an octal mode such as 770"))
 }
 
+/// The version text: what `-v` prints to standard error and `--version` to standard output.
+pub fn version_text() -> String {
+    let names: Vec<&str> = backends::Mechanism::ALL.iter().map(|m| m.name()).collect();
+    format!(
+        "saslauthd-rs {} (saslauthd 2.1.28 compatible)\nauthentication mechanisms: {}\n",
+        env!("CARGO_PKG_VERSION"),
+        names.join(" ")
+    )
+}
+
 impl Cli {
     /// Whether to stay attached to the terminal.
     pub fn stays_in_foreground(&self) -> bool {
@@ -309,6 +332,14 @@ mod tests {
             assert!(parse(&["--read-timeout", secs]).is_err(), "{secs}");
         }
         assert_eq!(parse(&["--penalty-base", "0.05"]).unwrap().penalty_base.0, Duration::from_millis(50));
+        assert!(parse(&["--control", "/x", "--no-control"]).is_err());
+    }
+
+    #[test]
+    fn version_long_and_short() {
+        assert!(parse(&["-v"]).unwrap().version && !parse(&["-v"]).unwrap().long_version);
+        assert!(parse(&["--version"]).unwrap().long_version);
+        assert!(version_text().contains("authentication mechanisms: "));
     }
 
     #[test]

@@ -77,6 +77,19 @@ pub struct SocketConfig {
     pub group: Option<String>,
     /// `-d`, `-f`: stay attached to the terminal.
     pub foreground: bool,
+    /// Where the control socket goes.
+    pub control: ControlSocket,
+}
+
+/// Where the control socket goes (saslauthd(8), CONTROL SOCKET).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ControlSocket {
+    /// `control` beside each `mux` socket (each `-m` directory, or each socket systemd passed).
+    Beside,
+    /// `--control PATH`: one socket there.
+    At(PathBuf),
+    /// `--no-control`.
+    Off,
 }
 
 /// `--check` and its login probe.
@@ -147,6 +160,11 @@ impl Config {
                 mode: cli.socket_mode,
                 group: cli.socket_group.clone(),
                 foreground: cli.stays_in_foreground(),
+                control: match (&cli.control, cli.no_control) {
+                    (_, true) => ControlSocket::Off,
+                    (Some(path), false) => ControlSocket::At(path.clone()),
+                    (None, false) => ControlSocket::Beside,
+                },
             },
             user: cli.user.clone().map(|user| (user, cli.group.clone())),
             verbose: cli.verbose || cli.debug,

@@ -2,22 +2,26 @@
 //!
 //! Everything that can fail on the operator's input fails before the fork, with a message on
 //! the terminal: the mechanisms are built and the user looked up first. Then:
-//! 1. bind the sockets (or take systemd's), with the handled signals blocked;
+//! 1. bind the sockets (or take systemd's), with the handled signals blocked, and the control
+//!    sockets beside them (owned by `--user`'s user);
 //! 2. detach (unless `-d`/`-f`); the parent waits for step 7 and exits with the daemon's status;
 //! 3. write the pid files (in the foreground they were written before binding);
 //! 4. drop privileges (`--user`);
 //! 5. start the tokio runtime (forking a multi-threaded process is unsound: only now);
-//! 6. install the signal handlers and the metrics endpoint, then unblock the signals;
+//! 6. install the signal handlers, the control socket and the metrics endpoint, then unblock the
+//!    signals;
 //! 7. report READY to the waiting parent and to systemd;
-//! 8. serve; on the way out remove the sockets and pid files.
+//! 8. serve; on the way out remove the sockets (control sockets too) and pid files.
 
 use crate::cache::Cache;
 use crate::chain::BuildError;
-use crate::config::{Config, ConfigError, SocketConfig};
+use crate::config::{Config, ConfigError, ControlSocket, SocketConfig};
+use crate::control::{self, Control};
 use crate::daemonize;
 use crate::inherited::{self, InheritError};
 use crate::policy::Policy;
 use crate::privileges::{self, DropError, Identity};
+use crate::reload::{self, Reloader};
 use crate::run_dir::{RunDir, RunDirError};
 use crate::{check, logging, metrics, scrape, server, signals};
 use backends::secret::{KeyError, Keyer};
@@ -133,6 +137,8 @@ pub fn start(config: Config) -> Result<(), StartError> {
     let handled = signals::handled();
     let _ = handled.thread_block();
     let Sockets { listeners, mut run_dirs } = open_sockets(&config.sockets)?;
+    let controls = bind_controls(&config.sockets.control, &listeners, identity.as_ref());
+    let control_paths: Vec<PathBuf> = controls.iter().map(|(path, _)| path.clone()).collect();
 
     // 2. Detach.
     let readiness = if config.sockets.foreground {
@@ -174,6 +180,7 @@ pub fn start(config: Config) -> Result<(), StartError> {
         .build()
         .map_err(StartError::Runtime)?;
     let policy = Arc::new(policy);
+    let join_realm = config.policy.join_realm;
     let Config { chain, server: server_config, metrics_listen, .. } = config;
     let served = runtime.block_on(async move {
         // 6. Signals (and the other tasks beside the request path).
@@ -188,7 +195,19 @@ pub fn start(config: Config) -> Result<(), StartError> {
             let c = cache.config();
             tracing::info!("cache: {} users, timeout {} seconds", c.users, c.ttl.as_secs());
         }
-        signals::handle(policy.clone(), Arc::new(chain))?;
+        // One reload for SIGHUP and the control socket; the configuration read at start counts
+        // as the first successful load.
+        let chain = Arc::new(chain);
+        let build: Arc<reload::BuildChain> = Arc::new(move || chain.build().map_err(|e| e.to_string()));
+        let reloader = Arc::new(Reloader::new(policy.clone(), build));
+        reload::status().started();
+        signals::handle(policy.clone(), reloader.clone())?;
+        let control = Arc::new(Control::new(policy.clone(), reloader, join_realm, nix::unistd::geteuid()));
+        for (path, listener) in controls {
+            let listener = tokio::net::UnixListener::from_std(listener)?;
+            tracing::info!("control socket: {}", path.display());
+            tokio::spawn(control::serve(listener, control.clone()));
+        }
         if let Some(endpoint) = metrics_listen {
             let metrics = metrics::enable(Some(policy.clone()));
             tokio::spawn(async move {
@@ -214,6 +233,7 @@ pub fn start(config: Config) -> Result<(), StartError> {
     });
     runtime.shutdown_timeout(Duration::from_millis(100));
     run_dirs.into_iter().for_each(RunDir::remove);
+    control::remove(&control_paths);
     served.map_err(StartError::Serve)?;
     tracing::info!("master exited: {}", std::process::id());
     // Like Cyrus's server_exit, leave with _exit: the socket and pid file are gone and every log
@@ -285,4 +305,33 @@ fn bind_run_dir(dir: &Path, config: &SocketConfig) -> Result<(RunDir, UnixListen
             Err(e)
         }
     }
+}
+
+/// Bind the control sockets for `listeners` as `setting` says. A control socket that cannot be
+/// bound costs a warning, not the start: authentication matters more than administration.
+fn bind_controls(
+    setting: &ControlSocket,
+    listeners: &[(String, UnixListener)],
+    identity: Option<&Identity>,
+) -> Vec<(PathBuf, UnixListener)> {
+    let explicit = match setting {
+        ControlSocket::Off => return Vec::new(),
+        ControlSocket::At(path) => Some(path.as_path()),
+        ControlSocket::Beside => None,
+    };
+    let sockets: Vec<PathBuf> = listeners
+        .iter()
+        .filter_map(|(_, l)| l.local_addr().ok().and_then(|a| a.as_pathname().map(Path::to_owned)))
+        .collect();
+    let owner = identity.map(Identity::ids);
+    control::paths_beside(&sockets, explicit)
+        .into_iter()
+        .filter_map(|path| match control::bind(&path, owner) {
+            Ok(listener) => Some((path, listener)),
+            Err(e) => {
+                eprintln!("saslauthd: warning: no control socket {}: {e}", path.display());
+                None
+            }
+        })
+        .collect()
 }

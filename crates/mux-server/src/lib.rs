@@ -3,12 +3,14 @@
 //! (field checks, realm, [`cache`], [`penalty`]) → [`chain`] → a [`backends::Verifier`] → an
 //! [`answer`]: a [`reply`], or a tempfail. Start-up: [`cli`] → [`config`] → [`daemon`] (with
 //! [`run_dir`], [`daemonize`], [`privileges`], [`signals`]); beside the request path:
-//! [`metrics`] and its endpoint [`scrape`].
+//! [`metrics`] and its endpoint [`scrape`], the [`control`] socket (speaking
+//! [`control_protocol`]) and [`reload`], shared by SIGHUP and the control socket.
 //!
-//! Only [`frame`], the codec, is built without the `daemon` feature (on by default): clients
-//! such as testsaslauthd and the fuzz targets take it with `default-features = false` and link
+//! Only [`frame`] and [`control_protocol`], the codecs, are built without the `daemon` feature
+//! (on by default): clients such as testsaslauthd and the fuzz targets take them with `default-features = false` and link
 //! none of the daemon's dependencies.
 
+pub mod control_protocol;
 pub mod frame;
 
 /// Items built with the `daemon` feature only (tokio's `cfg_*!` pattern: one gate for the list).
@@ -24,6 +26,7 @@ cfg_daemon! {
     pub mod cli;
     pub mod config;
     pub mod connection;
+    pub mod control;
     pub mod daemon;
     pub mod daemonize;
     pub mod inherited;
@@ -33,6 +36,7 @@ cfg_daemon! {
     pub mod penalty;
     pub mod policy;
     pub mod privileges;
+    pub mod reload;
     pub mod reply;
     pub mod run_dir;
     pub mod scrape;

@@ -1,7 +1,6 @@
 //! `saslauthd`: parse the command line, start the daemon ([`mux_server::daemon`]) and turn how
 //! that ended into the exit status documented in man/saslauthd.8 (EXIT STATUS).
 
-use backends::Mechanism;
 use clap::Parser;
 use mux_server::cli::Cli;
 use mux_server::config::Config;
@@ -18,7 +17,13 @@ fn main() -> ExitCode {
         }
     };
     if cli.version {
-        print_version();
+        // `-v`: Cyrus's two lines and a blank one, on stderr as Cyrus prints them.
+        eprintln!("{}", mux_server::cli::version_text());
+        return ExitCode::SUCCESS;
+    }
+    if cli.long_version {
+        // `--version`: GNU's place, standard output.
+        print!("{}", mux_server::cli::version_text());
         return ExitCode::SUCCESS;
     }
     match Config::from_cli(cli).map_err(StartError::from).and_then(daemon::start) {
@@ -32,11 +37,4 @@ fn main() -> ExitCode {
             ExitCode::from(e.exit_code())
         }
     }
-}
-
-/// `-v`: Cyrus's two lines, on stderr as Cyrus prints them.
-fn print_version() {
-    let names: Vec<&str> = Mechanism::ALL.iter().map(|m| m.name()).collect();
-    eprintln!("saslauthd-rs {} (saslauthd 2.1.28 compatible)", env!("CARGO_PKG_VERSION"));
-    eprintln!("authentication mechanisms: {}\n", names.join(" "));
 }

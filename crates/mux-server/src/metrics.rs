@@ -16,7 +16,7 @@ use prometheus_client::metrics::counter::{ConstCounter, Counter};
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
-use prometheus_client::registry::Registry;
+use prometheus_client::registry::{Registry, Unit};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -76,7 +76,6 @@ pub struct Metrics {
     latency: Family<RequestLabels, Histogram, fn() -> Histogram>,
     backend_up: Family<MechLabels, Gauge>,
     connections: Gauge,
-    reload_ok: Gauge,
 }
 
 static METRICS: OnceLock<Metrics> = OnceLock::new();
@@ -112,23 +111,18 @@ impl Metrics {
         let backend_up = Family::<MechLabels, Gauge>::default();
         let connections = Gauge::default();
         registry.register("requests", "Requests answered, by mechanism and result", requests.clone());
-        registry.register("request_duration_seconds", "Time from connection to answer", latency.clone());
+        // OpenMetrics: the unit is a suffix of the name and gets a `# UNIT` line.
+        registry.register_with_unit("request_duration", "Time from connection to answer", Unit::Seconds, latency.clone());
         registry.register(
             "backend_up",
             "1 if the mechanism's last answer was a decision, 0 if it could not decide",
             backend_up.clone(),
         );
         registry.register("connections", "Connections being served", connections.clone());
-        // The start-up configuration loaded, or the daemon would not be serving: 1 until a SIGHUP
-        // fails (contrib/prometheus's SaslauthdReloadFailed alert reads it).
-        let reload_ok = Gauge::default();
-        reload_ok.set(1);
-        registry.register(
-            "config_last_reload_successful",
-            "1 if the configuration in force was the last one asked for, 0 if the last SIGHUP reload failed",
-            reload_ok.clone(),
-        );
-        Metrics { registry, requests, latency, backend_up, connections, reload_ok }
+        // The build and the reload status (contrib/prometheus's SaslauthdReloadFailed alert reads
+        // it), from the one status SIGHUP and the control socket's reload both set.
+        registry.register_collector(Box::new(StatusCollector(crate::reload::status())));
+        Metrics { registry, requests, latency, backend_up, connections }
     }
 
     /// Count one request.
@@ -145,11 +139,6 @@ impl Metrics {
     /// The gauge of open connections (incremented and decremented around each connection).
     pub fn connections(&self) -> &Gauge {
         &self.connections
-    }
-
-    /// Record how the last SIGHUP reload ended.
-    pub fn reloaded(&self, ok: bool) {
-        self.reload_ok.set(i64::from(ok));
     }
 
     /// The OpenMetrics text exposition.
@@ -280,6 +269,62 @@ impl Collector for PolicyCollector {
     }
 }
 
+/// The build and the configuration's reload status (`crate::reload`), on every exposition.
+#[derive(Debug)]
+struct StatusCollector(&'static crate::reload::ReloadStatus);
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct BuildLabels {
+    version: &'static str,
+}
+
+impl Collector for StatusCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> std::fmt::Result {
+        // The `*_build_info` convention: a gauge of 1 whose labels say what is running.
+        let mut family = encoder.encode_descriptor(
+            "build_info",
+            "The running saslauthd-rs version (always 1).",
+            None,
+            MetricType::Gauge,
+        )?;
+        let labels = BuildLabels { version: env!("CARGO_PKG_VERSION") };
+        ConstGauge::new(1i64).encode(family.encode_family(&labels)?)?;
+        let status = self.0;
+        let successful = ConstGauge::new(i64::from(status.successful()));
+        successful.encode(encoder.encode_descriptor(
+            "config_last_reload_successful",
+            "1 if the last configuration reload (SIGHUP or control reload) succeeded, else 0.",
+            None,
+            MetricType::Gauge,
+        )?)?;
+        let timestamp = ConstGauge::new(i64::try_from(status.last_success()).unwrap_or(i64::MAX));
+        timestamp.encode(encoder.encode_descriptor(
+            "config_last_reload_success_timestamp",
+            "When the configuration was last loaded successfully (start or reload), seconds since the epoch.",
+            Some(&Unit::Seconds),
+            MetricType::Gauge,
+        )?)?;
+        Ok(())
+    }
+}
+
+/// The exposition for the control socket's `stats`: everything the endpoint would show when
+/// `--metrics-listen` is on; otherwise what needs no recording on the request path (build,
+/// reload status, cache, penalties, mechanisms' memories), without request counts.
+pub fn render_for(policy: Arc<Policy>) -> String {
+    if let Some(metrics) = get() {
+        return metrics.render();
+    }
+    let mut registry = Registry::with_prefix("saslauthd");
+    registry.register_collector(Box::new(StatusCollector(crate::reload::status())));
+    registry.register_collector(Box::new(PolicyCollector(policy)));
+    let mut text = String::new();
+    if prometheus_client::encoding::text::encode(&mut text, &registry).is_err() {
+        text = "# EOF\n".to_owned();
+    }
+    text
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -296,17 +341,34 @@ mod tests {
         assert!(text.contains(r#"saslauthd_requests_total{mech="pam",result="no"} 1"#), "{text}");
         assert!(text.contains(r#"saslauthd_backend_up{mech="pam"} 0"#), "{text}");
         assert!(text.contains("saslauthd_request_duration_seconds_bucket"), "{text}");
+        assert!(text.contains("# UNIT saslauthd_request_duration_seconds seconds\n"), "{text}");
         assert!(text.ends_with("# EOF\n"));
     }
 
     #[test]
     fn a_failed_reload_shows_until_one_succeeds() {
-        let metrics = Metrics::new();
-        assert!(metrics.render().contains("saslauthd_config_last_reload_successful 1\n"));
-        metrics.reloaded(false);
-        assert!(metrics.render().contains("saslauthd_config_last_reload_successful 0\n"));
-        metrics.reloaded(true);
-        assert!(metrics.render().contains("saslauthd_config_last_reload_successful 1\n"));
+        // A status of its own: the process's is shared with the other tests.
+        let status: &'static crate::reload::ReloadStatus = Box::leak(Box::new(crate::reload::ReloadStatus::new()));
+        let mut registry = Registry::with_prefix("saslauthd");
+        registry.register_collector(Box::new(StatusCollector(status)));
+        let render = || {
+            let mut text = String::new();
+            prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
+            text
+        };
+        assert!(render().contains("saslauthd_config_last_reload_success_timestamp_seconds 0\n"), "not started");
+        status.started();
+        assert!(render().contains("saslauthd_config_last_reload_successful 1\n"));
+        let started = status.last_success();
+        assert!(started > 1_700_000_000, "seconds since the epoch: {started}");
+        status.record(false);
+        let text = render();
+        assert!(text.contains("saslauthd_config_last_reload_successful 0\n"), "{text}");
+        assert!(text.contains(&format!("saslauthd_config_last_reload_success_timestamp_seconds {started}\n")), "kept");
+        assert!(text.contains(&format!("saslauthd_build_info{{version=\"{}\"}} 1\n", env!("CARGO_PKG_VERSION"))));
+        assert!(text.contains("# UNIT saslauthd_config_last_reload_success_timestamp_seconds seconds\n"));
+        status.record(true);
+        assert!(render().contains("saslauthd_config_last_reload_successful 1\n"));
     }
 
     #[test]

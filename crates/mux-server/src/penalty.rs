@@ -237,7 +237,7 @@ impl Penalties {
         let gates: Vec<(Kind, Arc<Gate>)> = match addr {
             None => vec![(Kind::Account, self.users.update(user, |g| g.clone()))],
             Some(a) => {
-                let pair = self.keyer.tag("penalty-pair", &[&user, a.to_string().as_bytes()]).short();
+                let pair = self.pair_key(&user, a);
                 vec![
                     (Kind::Pair, self.pairs.update(pair, |g| g.clone())),
                     (Kind::Address, self.addrs.update(a, |g| g.clone())),
@@ -378,6 +378,139 @@ impl Penalties {
         }
         let factor = 1u32.checked_shl(failures.saturating_sub(1)).unwrap_or(u32::MAX);
         self.config.base.saturating_mul(factor).min(self.config.max)
+    }
+
+    /// The pair gate's key of an account (its [`Penalties::user_key`]) and a client address.
+    fn pair_key(&self, user: &[u8; 16], addr: IpAddr) -> [u8; 16] {
+        self.keyer.tag("penalty-pair", &[user, addr.to_string().as_bytes()]).short()
+    }
+
+    /// The penalised keys, most recently used first (the control socket's `penalties`).
+    /// Accounts and pairs appear by id ([`PenaltyKey::Id`]): the tables hold keyed tags, never
+    /// names.
+    pub fn records(&self) -> Vec<PenaltyRecord> {
+        let now = Instant::now();
+        let by_id = |kind| move |key: &[u8; 16], gate: &Arc<Gate>, left| self.describe(kind, PenaltyKey::Id(tag_id(key)), gate, left, now);
+        let mut out = self.users.snapshot(by_id(Kind::Account));
+        out.extend(self.pairs.snapshot(by_id(Kind::Pair)));
+        out.extend(self.addrs.snapshot(|addr, gate, left| {
+            self.describe(Kind::Address, PenaltyKey::Address(*addr), gate, left, now)
+        }));
+        out
+    }
+
+    /// The penalised records of one account (`login` as counted, after `-r`): its own, and its
+    /// pair with each address the address table knows.
+    pub fn user_records(&self, login: &str, realm: &str) -> Vec<PenaltyRecord> {
+        let now = Instant::now();
+        let user = self.user_key(&probe(login, realm));
+        let mut out = self.users.snapshot(|key, gate, left| {
+            (*key == user).then(|| self.describe(Kind::Account, PenaltyKey::User(login.to_owned()), gate, left, now))?
+        });
+        let pairs: Vec<([u8; 16], IpAddr)> = self.addrs.snapshot(|addr, _, _| Some((self.pair_key(&user, *addr), *addr)));
+        for (pair, addr) in pairs {
+            out.extend(self.pairs.snapshot(|key, gate, left| {
+                (*key == pair).then(|| self.describe(Kind::Pair, PenaltyKey::Pair(login.to_owned(), addr), gate, left, now))?
+            }));
+        }
+        out
+    }
+
+    /// Forget an account's count and its pairs with the known addresses (`forget-penalty USER`);
+    /// how many penalised records went. Requests already held finish their wait.
+    pub fn forget_user(&self, login: &str, realm: &str) -> usize {
+        let user = self.user_key(&probe(login, realm));
+        let addrs: Vec<IpAddr> = self.addrs.snapshot(|addr, _, _| Some(*addr));
+        let pairs = addrs.into_iter().map(|addr| self.pair_key(&user, addr));
+        forget(&self.users, &user) + pairs.map(|pair| forget(&self.pairs, &pair)).sum::<usize>()
+    }
+
+    /// Forget an address's count and its pairs with the known accounts (`forget-penalty
+    /// ADDRESS`); how many penalised records went.
+    pub fn forget_address(&self, addr: IpAddr) -> usize {
+        let addr = addr.to_canonical();
+        let users: Vec<[u8; 16]> = self.users.snapshot(|user, _, _| Some(*user));
+        let pairs = users.iter().map(|user| self.pair_key(user, addr));
+        forget(&self.addrs, &addr) + pairs.map(|pair| forget(&self.pairs, &pair)).sum::<usize>()
+    }
+
+    /// Forget the account or pair whose [`PenaltyKey::Id`] is `id`; how many records went.
+    pub fn forget_id(&self, id: &str) -> usize {
+        let mut n = 0;
+        for table in [&self.users, &self.pairs] {
+            let keys = table.snapshot(|key, _, _| (tag_id(key) == id).then_some(*key));
+            n += keys.iter().map(|key| forget(table, key)).sum::<usize>();
+        }
+        n
+    }
+
+    /// A penalised gate as shown: the delay its failures earn for this kind of gate, and how
+    /// long the next attempt would wait now.
+    fn describe(&self, kind: Kind, key: PenaltyKey, gate: &Arc<Gate>, forget_in: Duration, now: Instant) -> Option<PenaltyRecord> {
+        let record = gate.record();
+        let last = record.last_failure.filter(|_| record.failures > 0)?;
+        let delay = self.delay(record.failures) / kind.divisor();
+        let wait = (last + delay).saturating_duration_since(now);
+        let table = match kind {
+            Kind::Account | Kind::AccountOfAddressed => "user",
+            Kind::Pair => "pair",
+            Kind::Address => "address",
+        };
+        Some(PenaltyRecord { table, key, failures: record.failures, delay, wait, forget_in })
+    }
+}
+
+/// Drop `key`'s gate; 1 if it was penalised.
+fn forget<K: std::hash::Hash + Eq>(table: &Expiring<K, Arc<Gate>>, key: &K) -> usize {
+    let penalised = table.find(key, |gate| (gate.record().failures > 0).then_some(())).is_some();
+    usize::from(table.remove(key) && penalised)
+}
+
+/// Whose count a penalty record is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PenaltyKey {
+    /// An account asked for by name.
+    User(String),
+    /// An account asked for by name, from one address (its pair gate).
+    Pair(String, IpAddr),
+    /// An account or pair in a listing: the first 6 bytes of its keyed tag in hex, stable for
+    /// the daemon's life and meaningless outside it.
+    Id(String),
+    /// A client address.
+    Address(IpAddr),
+}
+
+/// One penalised record as the control socket shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PenaltyRecord {
+    /// Which gate: `user` (an account), `pair` (an account from one address) or `address`.
+    pub table: &'static str,
+    /// Whose count it is.
+    pub key: PenaltyKey,
+    /// Distinct consecutive failures counted.
+    pub failures: u32,
+    /// How long after the last failure the next check may start (an address's, and an
+    /// account's when the request has an address, a quarter: [`CEILING`]).
+    pub delay: Duration,
+    /// What of that delay is left now: how long a new attempt would be held.
+    pub wait: Duration,
+    /// Time until the record is forgotten if no attempt comes (`--penalty-forget`).
+    pub forget_in: Duration,
+}
+
+/// A listing id: hex of the first 6 bytes of a table key.
+fn tag_id(key: &[u8; 16]) -> String {
+    key.iter().take(6).map(|b| format!("{b:02x}")).collect()
+}
+
+/// Credentials carrying only what the user key is derived from.
+fn probe(login: &str, realm: &str) -> Credentials {
+    Credentials {
+        login: login.to_owned(),
+        password: zeroize::Zeroizing::new(Vec::new()),
+        service: String::new(),
+        realm: realm.to_owned(),
+        client_addr: None,
     }
 }
 

@@ -104,6 +104,11 @@ impl Identity {
         Ok(Identity { uid: entry.uid, gid, name })
     }
 
+    /// The user and group ids (to give files made before the drop, such as the control socket).
+    pub fn ids(&self) -> (Uid, Gid) {
+        (self.uid, self.gid)
+    }
+
     /// Become this identity for good: supplementary groups, then group, then user (in that
     /// order: after setuid the others are no longer allowed).
     pub fn become_it(&self) -> Result<(), DropError> {

@@ -2,11 +2,9 @@
 //! SIGHUP rebuilds the mechanisms from their configuration; SIGUSR1 empties the credential cache
 //! and what mechanisms remember (ldap DNs, matched hashes); SIGUSR2 forgets every penalty count.
 
-use crate::chain::ChainSpec;
-use crate::inherited;
 use crate::policy::Policy;
+use crate::reload::Reloader;
 use nix::sys::signal::{SigSet, Signal};
-use sd_notify::NotifyState;
 use std::sync::Arc;
 use tokio::signal::unix::{SignalKind, signal};
 
@@ -30,14 +28,16 @@ pub fn shutdown() -> std::io::Result<impl std::future::Future<Output = ()>> {
 }
 
 /// Handle SIGHUP, SIGUSR1 and SIGUSR2 in a task for the daemon's life. Needs the runtime.
-pub fn handle(policy: Arc<Policy>, spec: Arc<ChainSpec>) -> std::io::Result<()> {
+/// SIGHUP goes through `reloader`, as the control socket's `reload` does.
+pub fn handle(policy: Arc<Policy>, reloader: Arc<Reloader>) -> std::io::Result<()> {
     let mut hup = signal(SignalKind::hangup())?;
     let mut usr1 = signal(SignalKind::user_defined1())?;
     let mut usr2 = signal(SignalKind::user_defined2())?;
     tokio::spawn(async move {
         loop {
             tokio::select! {
-                Some(()) = hup.recv() => reload(&policy, &spec).await,
+                // The result is logged (and shown in the metrics) by the reloader.
+                Some(()) = hup.recv() => { let _ = reloader.reload("SIGHUP").await; }
                 Some(()) = usr1.recv() => {
                     match policy.cache() {
                         Some(cache) => tracing::info!("SIGUSR1: cache flushed ({} users)", cache.flush()),
@@ -57,29 +57,4 @@ pub fn handle(policy: Arc<Policy>, spec: Arc<ChainSpec>) -> std::io::Result<()> 
         }
     });
     Ok(())
-}
-
-/// Build the mechanisms again and put them in force; on any error keep the running ones. The
-/// sockets are untouched and requests in progress finish with the mechanisms they started with.
-async fn reload(policy: &Policy, spec: &Arc<ChainSpec>) {
-    tracing::info!("SIGHUP received: reloading the configuration");
-    let mut reloading = vec![NotifyState::Reloading];
-    reloading.extend(NotifyState::monotonic_usec_now().ok());
-    if let Err(e) = sd_notify::notify(&reloading) {
-        tracing::warn!("sd_notify: {e}");
-    }
-    // Building reads files and may resolve names: off the async workers.
-    let spec = spec.clone();
-    let built = tokio::task::spawn_blocking(move || spec.build().map_err(|e| e.to_string()))
-        .await
-        .unwrap_or_else(|e| Err(format!("the reload task failed: {e}")));
-    let outcome = built.and_then(|chain| policy.replace_chain(chain));
-    if let Some(m) = crate::metrics::get() {
-        m.reloaded(outcome.is_ok());
-    }
-    match outcome {
-        Ok(()) => tracing::info!("SIGHUP: configuration reloaded ({})", policy.mechanism()),
-        Err(e) => tracing::error!("SIGHUP: configuration not reloaded, the previous one stays in force: {e}"),
-    }
-    inherited::notify(NotifyState::Ready);
 }

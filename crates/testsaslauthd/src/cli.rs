@@ -30,7 +30,8 @@ const SHORT_WITH_VALUE: &[char] = &['p', 'u', 'r', 's', 'f', 'R', 'a'];
     about = "Test a saslauthd server (drop-in for Cyrus testsaslauthd), or load it for benchmarks.",
     long_about = None,
     after_help = "Exit status: 0 if the last request got OK; 255 if it got NO or failed (or, with \
-                  --load, if any request failed); 1 for a usage error.",
+                  --load, if any request failed); 1 for a usage error. With --admin: 0 done, 2 \
+                  refused or failed by the daemon, 255 daemon not reachable.",
     disable_help_flag = true,
     disable_version_flag = true,
     args_override_self = true
@@ -86,6 +87,15 @@ pub struct Cli {
           value_parser = clap::value_parser!(u64).range(1..))]
     pub wrong_password_every: Option<u64>,
 
+    /// Admin mode: send COMMAND [ARG] to the daemon's control socket (`control` beside the -f
+    /// socket): flush-cache [USER], penalties [USER|ADDRESS], forget-penalty USER|ADDRESS|#ID,
+    /// stats, reload. -r gives the realm of USER.
+    #[arg(long, conflicts_with_all = ["load", "password", "password_stdin", "user"])]
+    pub admin: bool,
+    /// Admin mode: print the answer as one JSON object.
+    #[arg(long, requires = "admin")]
+    pub json: bool,
+
     /// Print help.
     #[arg(long, action = clap::ArgAction::Help)]
     pub help: Option<bool>,
@@ -93,7 +103,8 @@ pub struct Cli {
     #[arg(long, action = clap::ArgAction::Version)]
     pub version: Option<bool>,
 
-    /// Operands: glibc getopt moves them to the end and Cyrus ignores them, so they are accepted.
+    /// Operands: glibc getopt moves them to the end and Cyrus ignores them, so they are accepted;
+    /// with --admin, the command and its argument.
     #[arg(hide = true, value_name = "IGNORED")]
     pub ignored: Vec<OsString>,
 }

@@ -39,6 +39,8 @@ pub struct LoadPlan {
     pub limit: Limit,
     /// Per-request deadline.
     pub timeout: Duration,
+    /// Rewrite a progress line on stderr each second (when stderr is a terminal).
+    pub progress: bool,
 }
 
 /// Run the plan; returns the summary and the first failure seen, if any, for diagnosis.
@@ -51,9 +53,12 @@ pub async fn run_load(plan: LoadPlan) -> (Summary, Option<String>) {
         Limit::Duration(limit) => Some(started + limit),
         Limit::Count(_) => None,
     };
+    let progress = Arc::new(Progress::default());
+    let reporter = plan.progress.then(|| tokio::spawn(report(progress.clone(), started)));
     let mut clients = JoinSet::new();
     for _ in 0..plan.concurrency {
         let (plan, tickets, first_failure) = (plan.clone(), tickets.clone(), first_failure.clone());
+        let progress = progress.clone();
         clients.spawn(async move {
             let mut tally = Tally::default();
             loop {
@@ -75,6 +80,7 @@ pub async fn run_load(plan: LoadPlan) -> (Summary, Option<String>) {
                     .await
                     .unwrap_or(Err(ExchangeError::TimedOut));
                 let latency_us = u64::try_from(sent.elapsed().as_micros()).unwrap_or(u64::MAX);
+                progress.done.fetch_add(1, Ordering::Relaxed);
                 match outcome {
                     Ok(reply) => {
                         if reply.is_ok() {
@@ -86,6 +92,7 @@ pub async fn run_load(plan: LoadPlan) -> (Summary, Option<String>) {
                     }
                     Err(err) => {
                         tally.fail += 1;
+                        progress.failed.fetch_add(1, Ordering::Relaxed);
                         let _ = first_failure.set(err.to_string());
                     }
                 }
@@ -102,7 +109,35 @@ pub async fn run_load(plan: LoadPlan) -> (Summary, Option<String>) {
             }
         }
     }
+    if let Some(reporter) = reporter {
+        reporter.abort();
+        // Clear the progress line so the summary starts on a clean line.
+        eprint!("\r\x1b[K");
+    }
     let summary = total.summarise(plan.concurrency, started.elapsed());
     let failure = Arc::try_unwrap(first_failure).ok().and_then(OnceCell::into_inner);
     (summary, failure)
+}
+
+/// Counts the progress line reads while clients run.
+#[derive(Default)]
+struct Progress {
+    done: AtomicU64,
+    failed: AtomicU64,
+}
+
+/// Each second, rewrite one line on stderr: requests done, failures, rate, elapsed.
+async fn report(progress: Arc<Progress>, started: Instant) {
+    use std::io::Write;
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        let (done, failed) = (progress.done.load(Ordering::Relaxed), progress.failed.load(Ordering::Relaxed));
+        let elapsed = started.elapsed().as_secs_f64();
+        let rate = if elapsed > 0.0 { done as f64 / elapsed } else { 0.0 };
+        // \r and erase-to-end-of-line: the line is rewritten in place.
+        eprint!("\r\x1b[K{done} requests, {failed} failed, {rate:.0}/s, {elapsed:.0}s");
+        let _ = std::io::stderr().flush();
+    }
 }

@@ -1,5 +1,7 @@
-//! `testsaslauthd`: a drop-in for Cyrus's test client, plus a load mode for benchmarks.
+//! `testsaslauthd`: a drop-in for Cyrus's test client, plus a load mode for benchmarks and an
+//! admin mode for the daemon's control socket.
 
+mod admin;
 mod check;
 mod cli;
 mod exchange;
@@ -45,6 +47,12 @@ fn main() -> ExitCode {
         }
         Err(CliError::Usage(message)) => return usage_error(message),
     };
+    if cli.admin {
+        return ExitCode::from(match admin_mode(&cli, &argv0) {
+            Ok(status) => status,
+            Err(message) => return usage_error(Some(message)),
+        });
+    }
     let Some(user) = cli.user.clone() else {
         return usage_error(None);
     };
@@ -89,6 +97,8 @@ fn main() -> ExitCode {
                 (None, count) => Limit::Count(count.unwrap_or(DEFAULT_LOAD_COUNT)),
             },
             timeout: cli.timeout.unwrap_or(DEFAULT_LOAD_TIMEOUT),
+            // A progress line is for a person watching; in a pipe or a log it is noise.
+            progress: std::io::IsTerminal::is_terminal(&std::io::stderr()),
         };
         drop(password);
         match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
@@ -122,4 +132,26 @@ fn main() -> ExitCode {
         }
     };
     ExitCode::from(status)
+}
+
+/// `--admin`: the command from the operands, the control socket from `-f`.
+fn admin_mode(cli: &Cli, argv0: &str) -> Result<u8, String> {
+    let text =
+        |arg: &OsString| arg.to_str().map(str::to_owned).ok_or_else(|| format!("{arg:?} is not UTF-8"));
+    let mux = PathBuf::from(cli.socket.clone().unwrap_or_else(|| DEFAULT_SOCKET.into()));
+    let command = admin::AdminCommand {
+        socket: admin::control_socket(&mux),
+        words: cli.ignored.iter().map(text).collect::<Result<_, _>>()?,
+        realm: cli.realm.as_ref().map(text).transpose()?,
+        json: cli.json,
+        timeout: cli.timeout.unwrap_or(admin::DEFAULT_ADMIN_TIMEOUT),
+    };
+    let line = admin::request_line(&command)?;
+    match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(runtime) => Ok(runtime.block_on(admin::run(&command, &line, argv0))),
+        Err(err) => {
+            eprintln!("{argv0}: cannot start runtime: {err}");
+            Ok(admin::EXIT_UNREACHABLE)
+        }
+    }
 }

@@ -9,6 +9,7 @@
 pub mod config;
 pub mod engine;
 pub mod lex;
+pub mod mysql_auth;
 pub mod query;
 
 use crate::conf_file::ConfFile;
@@ -111,7 +112,10 @@ impl Sql {
                     server.mark(None);
                     return Ok(found);
                 }
-                Ok(Err(e)) => last_error = format!("{}: {e}", server.label),
+                Ok(Err(e)) => {
+                    let hint = mysql_auth::hint(&e, c.passwd.is_some());
+                    last_error = format!("{}: {e}{hint}", server.label);
+                }
                 Err(_) => last_error = format!("{}: no answer within {:?}", server.label, c.timeout),
             }
             tracing::warn!(server = %server.label, "sql lookup failed: {}", LogSafe(last_error.as_bytes()));
