@@ -292,9 +292,13 @@ fn a_held_request_is_dropped_when_its_client_hangs_up() {
         .env("SASLAUTHD_LOG", "debug")
         .start();
     let (sock, pid) = (daemon.socket(), daemon.pid());
+    // At rest before any request: the first request's own connection may still be closing after
+    // its reply, and on a loaded machine accepting the five below takes a while, so both counts
+    // are waited for rather than read once.
+    let baseline = saslauthd_tests::proc::fd_count(pid);
     let failed = Instant::now();
     assert_eq!(ask(&daemon, "victim", "guess-0", "smtp"), counted_reply("NO Incorrect password"));
-    let baseline = saslauthd_tests::proc::fd_count(pid);
+    saslauthd_tests::proc::wait_fd_count_at_most(pid, baseline, Duration::from_secs(2));
     let held: Vec<UnixStream> = (1..=5)
         .map(|i| {
             let mut s = UnixStream::connect(sock).unwrap();
@@ -302,8 +306,11 @@ fn a_held_request_is_dropped_when_its_client_hangs_up() {
             s
         })
         .collect();
-    std::thread::sleep(Duration::from_millis(300));
-    let holding = saslauthd_tests::proc::fd_count(pid);
+    let mut holding = saslauthd_tests::proc::fd_count(pid);
+    while holding < baseline + 5 && failed.elapsed() < Duration::from_millis(2500) {
+        std::thread::sleep(Duration::from_millis(20));
+        holding = saslauthd_tests::proc::fd_count(pid);
+    }
     drop(held);
     let after = saslauthd_tests::proc::wait_fd_count_at_most(pid, baseline, Duration::from_secs(1));
     let dropped_after = failed.elapsed();
@@ -311,7 +318,7 @@ fn a_held_request_is_dropped_when_its_client_hangs_up() {
         "descriptors: {baseline} at rest, {holding} holding 5 requests, {after} {dropped_after:?} after the failure"
     );
     assert!(holding >= baseline + 5, "the 5 requests are held: {holding} descriptors");
-    assert_eq!(after, baseline, "dropped as their clients hung up");
+    assert!(after <= baseline, "dropped as their clients hung up: {after} descriptors");
     assert!(dropped_after < Duration::from_secs(3), "before their turn would have come");
     assert_eq!(daemon.log().matches("client hung up while held").count(), 5, "{}", daemon.log());
     // A half-closed client (shut down its writing side) still waits for its answer: it gets it
