@@ -73,6 +73,7 @@ impl Fixture {
             option: None,
             pool: BlockingPool::new(pool_size),
             pam_confdir: Some(self.path("pam.d")),
+            max_credentials: 1,
         })
     }
 }
@@ -277,6 +278,7 @@ async fn a_missing_confdir_is_a_start_error() {
         option: None,
         pool: BlockingPool::new(1),
         pam_confdir: Some(fx.path("does-not-exist")),
+        max_credentials: 1,
     });
     assert_eq!(check(&pam, creds("joe", b"x", "permit", None)).await, Outcome::No(Reject::PamStart));
 }

@@ -83,7 +83,7 @@ async fn sqlite_hashes_filters_and_injection() {
     );
     assert_eq!(check("nobody", "x").await, Outcome::No(Reject::InvalidUsername));
     assert_eq!(check("null", "").await, Outcome::No(Reject::IncorrectPassword));
-    assert_eq!(check("twice", "secret1").await, Outcome::No(Reject::IncorrectPassword), "several rows");
+    assert_eq!(check("twice", "secret1").await, Outcome::Ok, "two rows are two credentials");
     assert_eq!(check("braced", "braced").await, Outcome::Ok);
     // Cleartext needs sql_password_scheme: plain; under crypt it is an unusable hash.
     assert_eq!(check("plain", "cleartext").await, Outcome::No(Reject::IncorrectPassword));
@@ -154,6 +154,7 @@ fn new_reports_config_errors() {
         option: Some(file.display().to_string()),
         pool: BlockingPool::new(1),
         pam_confdir: None,
+        max_credentials: crate::credential::MAX_CREDENTIALS,
     };
     let err = Sql::new(&options).err().unwrap().to_string();
     assert!(err.contains("sql.conf:3: sql_select: macro"), "{err}");
