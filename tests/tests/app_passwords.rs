@@ -1,5 +1,6 @@
 //! App passwords (issue 17) end to end: several credentials for one account, each scoped by
-//! service, client network and expiry, from a passwd-file, a SQLite file and a real MariaDB;
+//! service, client network and expiry, from a passwd-file, a SQLite file, a real MariaDB and a
+//! real PostgreSQL;
 //! the replies, the log lines (labels and reasons, never a password) and the cache (`-c`).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -8,7 +9,7 @@ use std::process::Command;
 
 use saslauthd_tests::mariadb::MariaDb;
 use saslauthd_tests::{
-    Daemon, DaemonBuilder, RawReply, Target, counted, counted_reply, mkpasswd_sha512, pwdfile_raw,
+    Daemon, DaemonBuilder, Postgres, RawReply, Target, counted, counted_reply, mkpasswd_sha512, pwdfile_raw,
     send_raw_open,
 };
 
@@ -220,6 +221,32 @@ fn mariadb_rows_are_scoped_credentials() {
          FROM credentials WHERE username = '%u'",
     );
     std::fs::write(&conf, text).unwrap();
+    let d = daemon(Daemon::builder(Target::Ours).mech("sql", Some(&conf)));
+    check_scopes(&d);
+}
+
+/// PostgreSQL, with `expires` a real `date` column cast to text in the select.
+#[test]
+fn postgres_rows_are_scoped_credentials() {
+    let pg = Postgres::start();
+    pg.sql(
+        "mail",
+        &format!(
+            "CREATE TABLE credentials (username text NOT NULL, password text, allow_services text, \
+             allow_nets text, expires date, label text);\n\
+             GRANT SELECT ON credentials TO sasl;\n\
+             INSERT INTO credentials VALUES {};\n",
+            sql_rows()
+        ),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let conf = pg.sql_conf(
+        dir.path(),
+        &format!("127.0.0.1:{}", pg.port()),
+        "SELECT password, allow_services, allow_nets, expires::text AS expires, label \
+         FROM credentials WHERE username = '%u'",
+        "",
+    );
     let d = daemon(Daemon::builder(Target::Ours).mech("sql", Some(&conf)));
     check_scopes(&d);
 }
