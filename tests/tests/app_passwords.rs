@@ -18,7 +18,8 @@ const MAIN: &str = "Main-pw-7731";
 const PHONE: &str = "Phone-pw-2210";
 const OLD: &str = "Old-pw-0042";
 const OFFICE: &str = "Office-pw-5120";
-const ALL: [&str; 4] = [MAIN, PHONE, OLD, OFFICE];
+const TEMP: &str = "Temp-pw-8086";
+const ALL: [&str; 5] = [MAIN, PHONE, OLD, OFFICE, TEMP];
 
 /// One of joe's credentials: the password and the scope columns (`None`: unset).
 struct Cred {
@@ -50,10 +51,10 @@ fn expect(daemon: &Daemon, password: &str, service: &str, addr: Option<&str>, te
     assert_eq!(got, counted_reply(text), "{service} {addr:?} {}\n{}", &password[..4], daemon.log());
 }
 
-/// Our daemon with debug logging (the success lines) and no penalties (the tests send refused
-/// passwords on purpose).
+/// Our daemon logging everything (the success lines are debug, and no level may show a
+/// password) and without penalties (the tests send refused passwords on purpose).
 fn daemon(builder: DaemonBuilder) -> Daemon {
-    builder.env("SASLAUTHD_LOG", "debug").arg("--no-penalty").start()
+    builder.env("SASLAUTHD_LOG", "trace").arg("--no-penalty").start()
 }
 
 /// The cases, whatever the source: every credential where its scope admits and only
@@ -128,7 +129,8 @@ fn passwd_file_lines_are_scoped_credentials() {
 /// depends on the address.
 #[test]
 fn the_cache_never_widens_a_scope() {
-    let file = pwdfile_raw(passwd_file_lines().as_bytes());
+    let temp = format!("joe:{}::::::expires=2999-12-31 label=temp\n", mkpasswd_sha512(TEMP));
+    let file = pwdfile_raw(format!("{}{temp}", passwd_file_lines()).as_bytes());
     let d = daemon(Daemon::builder(Target::Ours).passwd_file(file.path()).args([
         "-c",
         "--cache-negative-ttl",
@@ -144,8 +146,13 @@ fn the_cache_never_widens_a_scope() {
     expect(&d, OFFICE, "smtp", Some("203.0.113.9;1"), "NO Incorrect password");
     // … and that refusal is not cached either, so inside is still OK.
     expect(&d, OFFICE, "smtp", Some("192.0.2.45;1"), "OK");
+    // Date-scoped: never cached either (the cache does not know the date).
+    expect(&d, TEMP, "imap", None, "OK");
+    expect(&d, TEMP, "imap", None, "OK");
     let log = d.log();
-    assert_eq!(log.matches("[credential=office] [cached]").count(), 0, "{log}");
+    assert_eq!(log.matches("[mech=passwd-file] [credential=temp]\n").count(), 2, "{log}");
+    assert_eq!(log.matches("[mech=passwd-file] [credential=office]\n").count(), 2, "{log}");
+    assert_eq!(log.matches("[cached]").count(), 1, "only the phone's repeated SMTP login\n{log}");
     assert_eq!(
         log.matches("[reason=credential office not allowed from this client address]").count(),
         1,
