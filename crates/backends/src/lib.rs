@@ -5,6 +5,7 @@
 
 pub mod blocking_pool;
 pub mod conf_file;
+pub mod credential;
 pub mod credentials;
 pub mod expiring;
 pub mod getpwent;

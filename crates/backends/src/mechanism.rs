@@ -83,6 +83,9 @@ pub struct MechanismOptions {
     pub pool: BlockingPool,
     /// A PAM configuration directory to use instead of `/etc/pam.d` (`pam_start_confdir`).
     pub pam_confdir: Option<PathBuf>,
+    /// Credentials one account may have at most (`--max-credentials`; passwd-file lines, sql
+    /// rows): see [`crate::credential::MAX_CREDENTIALS`].
+    pub max_credentials: usize,
 }
 
 /// Why a mechanism could not be set up (Cyrus: `failed to initialize mechanism X`).

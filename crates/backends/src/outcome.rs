@@ -1,12 +1,13 @@
 //! What a verifier answers, and the rule the daemon applies to it.
 //!
-//! * [`Outcome::Ok`] — the reply is `OK`.
+//! * [`Outcome::Ok`] — the reply is `OK`; [`Outcome::Matched`] too, naming the credential.
 //! * [`Outcome::No`] — the reply is `NO <reason>`; libsasl2 turns it into `SASL_BADAUTH`.
 //! * [`Outcome::Unavailable`] — the verifier could not decide (backend down, timeout, internal
 //!   error). The daemon closes the connection *without* a reply so libsasl2 returns `SASL_FAIL`
 //!   and Postfix answers `454 4.7.0 Temporary authentication failure` instead of telling the user
 //!   the password is wrong. A later chain of mechanisms stops on it, too.
 
+use crate::credential::{Matched, Refusal};
 use std::fmt;
 
 /// A verifier's answer to one request.
@@ -14,6 +15,9 @@ use std::fmt;
 pub enum Outcome {
     /// The credentials are good.
     Ok,
+    /// The password matched one of the account's credentials that has a label, or a scope the
+    /// credential cache cannot key by ([`crate::credential`]); the reply is `OK`.
+    Matched(Matched),
     /// The credentials are wrong, or the account is unknown, locked or expired.
     No(Reject),
     /// The verifier could not decide; the text says why (for the log only). The daemon logs it
@@ -58,6 +62,35 @@ pub enum Reject {
     Krb5PrincipalName,
     /// kerberos5: libkrb5 cannot parse the principal (Cyrus's text, e.g. `a@B@C`).
     Krb5Internal,
+    /// The password matched a credential whose scope refused the request (app passwords,
+    /// [`crate::credential`]). The reply is the wrong password's (`Incorrect password`), so it
+    /// does not tell a client the password is good elsewhere; the log says which scope refused
+    /// ([`Reject::log_reason`]).
+    OutOfScope(Refusal),
+}
+
+impl Reject {
+    /// The `[reason=…]` of the failure log line: the reply text, except for
+    /// [`Reject::OutOfScope`]; `service` comes already escaped for the log.
+    pub fn log_reason(&self, service: &dyn fmt::Display) -> String {
+        match self {
+            Reject::OutOfScope(refusal) => refusal.describe(service),
+            other => other.to_string(),
+        }
+    }
+
+    /// Whether a later request with the same password, service and realm would be refused the
+    /// same way: false when the refusal depends on the client address, which the credential
+    /// cache does not key by, so it must not remember this refusal.
+    pub fn is_repeatable(&self) -> bool {
+        !matches!(
+            self,
+            Reject::OutOfScope(Refusal {
+                why: crate::credential::Refused::Network | crate::credential::Refused::NoAddress,
+                ..
+            })
+        )
+    }
 }
 
 impl fmt::Display for Reject {
@@ -81,6 +114,7 @@ impl fmt::Display for Reject {
             Reject::Krb5VerifyInitCreds => "krb5_verify_init_creds failed",
             Reject::Krb5PrincipalName => "saslauthd principal name error",
             Reject::Krb5Internal => "saslauthd internal error",
+            Reject::OutOfScope(_) => "Incorrect password",
         })
     }
 }

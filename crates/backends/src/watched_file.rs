@@ -14,9 +14,12 @@ use zeroize::Zeroizing;
 /// A file and its last parsed contents (`T`, built by a parse function from the raw bytes).
 pub(crate) struct WatchedFile<T> {
     path: PathBuf,
-    parse: fn(&[u8]) -> T,
+    parse: Box<Parse<T>>,
     loaded: Mutex<Option<Loaded<T>>>,
 }
+
+/// Turns the file's bytes into its contents.
+type Parse<T> = dyn Fn(&[u8]) -> T + Send + Sync;
 
 /// Parsed contents, tagged with the identity of the file they came from.
 struct Loaded<T> {
@@ -34,8 +37,8 @@ struct Stamp {
 
 impl<T> WatchedFile<T> {
     /// Watch `path`; nothing is read until the first [`WatchedFile::current`].
-    pub(crate) fn new(path: impl Into<PathBuf>, parse: fn(&[u8]) -> T) -> Self {
-        Self { path: path.into(), parse, loaded: Mutex::new(None) }
+    pub(crate) fn new(path: impl Into<PathBuf>, parse: impl Fn(&[u8]) -> T + Send + Sync + 'static) -> Self {
+        Self { path: path.into(), parse: Box::new(parse), loaded: Mutex::new(None) }
     }
 
     /// The contents as of now, re-read and re-parsed first if the file changed.

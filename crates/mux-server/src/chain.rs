@@ -18,6 +18,7 @@ use crate::answer::Tempfail;
 use backends::Memory;
 use backends::expiring::Stats;
 use backends::mechanism::{self, Built};
+use backends::credential::Matched;
 use backends::{Credentials, Mechanism, MechanismError, MechanismOptions, Outcome, Reject, Verifier};
 use std::sync::Arc;
 use std::time::Duration;
@@ -46,8 +47,9 @@ pub struct Chain {
 /// What the chain concluded about one request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {
-    /// A mechanism accepted the credentials.
-    Ok,
+    /// A mechanism accepted the credentials; through which of the account's credentials, when
+    /// the mechanism says ([`Outcome::Matched`]: a label, or a scope the cache cannot key by).
+    Ok(Option<Matched>),
     /// Every mechanism asked refused them; the last one's reason.
     No(Reject),
     /// No mechanism could decide (see the module doc for when that stops the chain).
@@ -57,7 +59,8 @@ pub enum Verdict {
 impl From<Outcome> for Verdict {
     fn from(outcome: Outcome) -> Self {
         match outcome {
-            Outcome::Ok => Verdict::Ok,
+            Outcome::Ok => Verdict::Ok(None),
+            Outcome::Matched(matched) => Verdict::Ok(Some(matched)),
             Outcome::No(reject) => Verdict::No(reject),
             Outcome::Unavailable(reason) => Verdict::Tempfail(Tempfail::Backend(reason)),
         }
@@ -120,7 +123,7 @@ impl Chain {
         for link in &self.links {
             let decision = Decision { verdict: link.ask(creds).await, mech: link.verifier.name() };
             match decision.verdict {
-                Verdict::Ok => return decision,
+                Verdict::Ok(_) => return decision,
                 Verdict::No(_) => last = decision,
                 Verdict::Tempfail(_) if !self.continue_on_tempfail => return decision,
                 Verdict::Tempfail(ref reason) => {
@@ -261,7 +264,7 @@ mod tests {
         );
         let ch = chain(false, &[a.clone(), b.clone(), c.clone()]);
         assert_eq!(ch.name(), "a,b,c");
-        assert_eq!(ch.decide(&creds()).await, Decision { verdict: Verdict::Ok, mech: "b" });
+        assert_eq!(ch.decide(&creds()).await, Decision { verdict: Verdict::Ok(None), mech: "b" });
         assert_eq!(c.asked.load(Ordering::SeqCst), 0);
         let ch = chain(false, &[a, c]);
         assert_eq!(ch.decide(&creds()).await, Decision { verdict: Verdict::No(Reject::PamAuth), mech: "c" });
@@ -274,7 +277,7 @@ mod tests {
         assert_eq!(stop.decide(&creds()).await.verdict, down().into());
         assert_eq!(b.asked.load(Ordering::SeqCst), 0);
         let cont = chain(true, &[a.clone(), b.clone()]);
-        assert_eq!(cont.decide(&creds()).await.verdict, Verdict::Ok);
+        assert_eq!(cont.decide(&creds()).await.verdict, Verdict::Ok(None));
         // Continuing finds no OK: still a tempfail, never a NO the down mechanism might not have said.
         let cont = chain(true, &[a, fixed("c", Outcome::No(Reject::PamAuth))]);
         assert_eq!(cont.decide(&creds()).await, Decision { verdict: down().into(), mech: "a" });
@@ -305,7 +308,7 @@ mod tests {
         assert_eq!(Tempfail::Busy(2).to_string(), "2 requests already in progress");
         assert_eq!(hung.asked.load(Ordering::SeqCst), 2);
         // Another mechanism is unaffected.
-        assert_eq!(chain(false, &[ok]).decide(&creds()).await.verdict, Verdict::Ok);
+        assert_eq!(chain(false, &[ok]).decide(&creds()).await.verdict, Verdict::Ok(None));
         // And the hung ones time out as tempfails.
         for s in stuck {
             assert_eq!(

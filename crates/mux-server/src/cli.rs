@@ -172,6 +172,12 @@ pub struct Cli {
           value_parser = RangedU64ValueParser::<usize>::new().range(1..=u64::from(u32::MAX)))]
     pub mech_concurrency: usize,
 
+    /// Credentials (app passwords) one account may have in passwd-file or sql; more is a
+    /// configuration error.
+    #[arg(long, value_name = "n", default_value_t = backends::credential::MAX_CREDENTIALS,
+          value_parser = RangedU64ValueParser::<usize>::new().range(1..=u64::from(u16::MAX)))]
+    pub max_credentials: usize,
+
     /// Seconds a failure stays cached (0, the default: failures are never cached).
     #[arg(long, value_name = "secs", default_value_t = 0)]
     pub cache_negative_ttl: u64,

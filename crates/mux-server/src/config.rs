@@ -215,6 +215,7 @@ fn chain_spec(
                 option,
                 pool: BlockingPool::new(pool_size),
                 pam_confdir: cli.pam_confdir.clone(),
+                max_credentials: cli.max_credentials,
             };
             (mech, options)
         })

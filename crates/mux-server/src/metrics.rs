@@ -17,7 +17,8 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::{Registry, Unit};
-use std::sync::{Arc, OnceLock};
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 /// How one request ended, as counted (the `result` label).
@@ -69,10 +70,25 @@ struct MechLabels {
     mech: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CredentialLabels {
+    credential: String,
+}
+
+/// Distinct credential labels counted apart; later ones share [`OTHER_LABELS`]. Labels are the
+/// operators' own words, usually a handful (`phone`, `printer`); the bound keeps a store with a
+/// label per user from growing the metrics without limit.
+pub const CREDENTIAL_LABELS: usize = 64;
+
+/// The `credential` value for labels beyond [`CREDENTIAL_LABELS`]; no label can be written so.
+pub const OTHER_LABELS: &str = "(more)";
+
 /// The daemon's metrics.
 pub struct Metrics {
     registry: Registry,
     requests: Family<RequestLabels, Counter>,
+    credential_successes: Family<CredentialLabels, Counter>,
+    credential_labels: Mutex<HashSet<String>>,
     latency: Family<RequestLabels, Histogram, fn() -> Histogram>,
     backend_up: Family<MechLabels, Gauge>,
     connections: Gauge,
@@ -110,7 +126,13 @@ impl Metrics {
             Family::<RequestLabels, Histogram, fn() -> Histogram>::new_with_constructor(latency_histogram);
         let backend_up = Family::<MechLabels, Gauge>::default();
         let connections = Gauge::default();
+        let credential_successes = Family::<CredentialLabels, Counter>::default();
         registry.register("requests", "Requests answered, by mechanism and result", requests.clone());
+        registry.register(
+            "credential_successes",
+            "Successes checked by a mechanism, by the label of the credential that matched (empty: none)",
+            credential_successes.clone(),
+        );
         // OpenMetrics: the unit is a suffix of the name and gets a `# UNIT` line.
         registry.register_with_unit("request_duration", "Time from connection to answer", Unit::Seconds, latency.clone());
         registry.register(
@@ -122,7 +144,33 @@ impl Metrics {
         // The build and the reload status (contrib/prometheus's SaslauthdReloadFailed alert reads
         // it), from the one status SIGHUP and the control socket's reload both set.
         registry.register_collector(Box::new(StatusCollector(crate::reload::status())));
-        Metrics { registry, requests, latency, backend_up, connections }
+        Metrics {
+            registry,
+            requests,
+            credential_successes,
+            credential_labels: Mutex::new(HashSet::new()),
+            latency,
+            backend_up,
+            connections,
+        }
+    }
+
+    /// Count one success a mechanism checked, by the label of the credential that matched
+    /// (`None`: a credential without label, or a mechanism without credentials of its own).
+    pub fn credential_success(&self, label: Option<&str>) {
+        let credential = match label {
+            None => String::new(),
+            Some(label) => {
+                let mut seen = self.credential_labels.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                if seen.contains(label) || seen.len() < CREDENTIAL_LABELS {
+                    seen.insert(label.to_owned());
+                    label.to_owned()
+                } else {
+                    OTHER_LABELS.to_owned()
+                }
+            }
+        };
+        self.credential_successes.get_or_create(&CredentialLabels { credential }).inc();
     }
 
     /// Count one request.
@@ -385,5 +433,21 @@ mod tests {
         for name in used {
             assert!(text.contains(name), "{name} is used by saslauthd-rules.yml but never exported");
         }
+    }
+
+    #[test]
+    fn credential_successes_by_label_without_users_and_bounded() {
+        let metrics = Metrics::new();
+        metrics.credential_success(None);
+        metrics.credential_success(Some("phone"));
+        metrics.credential_success(Some("phone"));
+        for i in 0..CREDENTIAL_LABELS + 5 {
+            metrics.credential_success(Some(&format!("l{i}")));
+        }
+        let text = metrics.render();
+        assert!(text.contains(r#"saslauthd_credential_successes_total{credential=""} 1"#), "{text}");
+        assert!(text.contains(r#"saslauthd_credential_successes_total{credential="phone"} 2"#), "{text}");
+        assert!(text.contains(r#"saslauthd_credential_successes_total{credential="(more)"} 6"#), "{text}");
+        assert_eq!(text.matches("saslauthd_credential_successes_total{").count(), CREDENTIAL_LABELS + 2);
     }
 }

@@ -190,7 +190,7 @@ impl Policy {
         };
         let cached = self.cache.as_ref().map_or(Lookup::Miss, |c| c.lookup(chain_name, &creds));
         let (verdict, mech, from_cache) = match cached {
-            Lookup::Ok => (Verdict::Ok, chain_name, true),
+            Lookup::Ok => (Verdict::Ok(None), chain_name, true),
             Lookup::No(reject) => (Verdict::No(reject), chain_name, true),
             Lookup::Miss => {
                 let Decision { verdict, mech } = chain.decide(&creds).await;
@@ -199,31 +199,44 @@ impl Policy {
         };
         let via = if from_cache { " [cached]" } else { "" };
         match verdict {
-            Verdict::Ok => {
+            Verdict::Ok(matched) => {
                 if let (Some(penalties), Some(admission)) = (&self.penalties, &admission) {
                     penalties.success(admission);
                 }
                 // A success decided by a chain replaced meanwhile must not outlive the reload's
                 // cache flush.
-                if let Some(cache) =
-                    self.cache.as_ref().filter(|_| !from_cache && Arc::ptr_eq(&chain, &self.current_chain()))
+                // A credential scoped by address or date answers only where and when it was
+                // checked; the cache keys by neither (backends::credential).
+                let cacheable = matched.is_none_or(|m| m.cacheable);
+                if let Some(cache) = self
+                    .cache
+                    .as_ref()
+                    .filter(|_| !from_cache && cacheable && Arc::ptr_eq(&chain, &self.current_chain()))
                 {
                     cache.store_success(chain_name, &creds);
                 }
+                // Labels are log-safe by construction (backends::credential::Label).
+                let label = matched.and_then(|m| m.label);
+                let credential = label.map(|l| format!(" [credential={l}]")).unwrap_or_default();
+                if !from_cache && let Some(metrics) = crate::metrics::get() {
+                    metrics.credential_success(label.as_ref().map(|l| l.as_str()));
+                }
                 tracing::debug!(
-                    "auth success: [user={user}] [service={service}] [realm={realm}]{remote} [mech={mech}]{via}"
+                    "auth success: [user={user}] [service={service}] [realm={realm}]{remote} [mech={mech}]{credential}{via}"
                 );
                 // A hit answers a bare `OK`, as Cyrus's cache does (reference §1.4); otherwise
                 // the deciding mechanism's own success text.
                 Answer::Reply(if from_cache { Reply::Ok } else { Reply::ok_from(mech) })
             }
             Verdict::No(reject) => {
-                if let Some(cache) = self.cache.as_ref().filter(|_| !from_cache) {
+                // A refusal that depends on the client address must not answer for another one.
+                if let Some(cache) = self.cache.as_ref().filter(|_| !from_cache && reject.is_repeatable()) {
                     cache.store_failure(chain_name, &creds, reject);
                 }
                 // Cyrus's exact format (reference §2.6); fail2ban filters match it.
                 tracing::info!(
-                    "auth failure: [user={user}] [service={service}] [realm={realm}]{remote} [mech={mech}] [reason={reject}]"
+                    "auth failure: [user={user}] [service={service}] [realm={realm}]{remote} [mech={mech}] [reason={}]",
+                    reject.log_reason(&service)
                 );
                 if let (Some(penalties), Some(admission)) = (&self.penalties, &admission) {
                     let failures = penalties.failure(admission, &creds);

@@ -140,6 +140,7 @@ mod tests {
             option: option.map(str::to_owned),
             pool: BlockingPool::new(1),
             pam_confdir: None,
+            max_credentials: backends::credential::MAX_CREDENTIALS,
         };
         (mechanism, options)
     }

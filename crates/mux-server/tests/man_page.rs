@@ -98,7 +98,7 @@ fn the_example_files_in_saslauthd_conf_5_are_accepted() {
             checked.0 += 1;
         }
     }
-    assert_eq!(checked, (2, 3), "(ldap, sql) examples checked");
+    assert_eq!(checked, (2, 4), "(ldap, sql) examples checked");
 }
 
 #[test]

@@ -29,7 +29,7 @@ pub mod memo;
 mod plain;
 
 #[cfg(test)]
-mod fixtures;
+pub(crate) mod fixtures;
 
 pub use check::{Form, Origin, Verdict, check_candidates, check_stored};
 

@@ -73,6 +73,7 @@ impl Fixture {
             option: None,
             pool: BlockingPool::new(pool_size),
             pam_confdir: Some(self.path("pam.d")),
+            max_credentials: 1,
         })
     }
 }
@@ -277,6 +278,7 @@ async fn a_missing_confdir_is_a_start_error() {
         option: None,
         pool: BlockingPool::new(1),
         pam_confdir: Some(fx.path("does-not-exist")),
+        max_credentials: 1,
     });
     assert_eq!(check(&pam, creds("joe", b"x", "permit", None)).await, Outcome::No(Reject::PamStart));
 }
@@ -428,8 +430,12 @@ async fn pins_are_bounded_and_the_least_recently_used_goes() {
     for service in ["s1", "s2", "s3", "s4"] {
         fx.stack(service, "auth required pam_permit.so\naccount required pam_permit.so\n");
     }
-    let options =
-        MechanismOptions { option: None, pool: BlockingPool::new(1), pam_confdir: Some(fx.path("pam.d")) };
+    let options = MechanismOptions {
+        option: None,
+        pool: BlockingPool::new(1),
+        pam_confdir: Some(fx.path("pam.d")),
+        max_credentials: 1,
+    };
     let pam = Pam::with_pins(&options, std::num::NonZeroUsize::new(3).unwrap());
     for service in ["s1", "s2", "s3", "S1", "s4"] {
         assert_eq!(check(&pam, creds("joe", b"x", service, None)).await, Outcome::Ok);

@@ -16,7 +16,7 @@
 //! `getspnam_r` as `nobody`), so users get `NO Invalid shadow username`, as from Cyrus. The first
 //! such reply logs a warning naming the cause instead.
 
-mod expiry;
+pub(crate) mod expiry;
 mod file;
 mod nss;
 

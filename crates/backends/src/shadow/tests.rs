@@ -22,6 +22,7 @@ fn shadow(lines: &str) -> (tempfile::TempDir, Shadow) {
         option: Some(path.to_str().unwrap().to_owned()),
         pool: BlockingPool::new(2),
         pam_confdir: None,
+        max_credentials: crate::credential::MAX_CREDENTIALS,
     };
     let mut shadow = Shadow::new(&options).unwrap();
     shadow.today = fixed_today;
@@ -97,13 +98,15 @@ fn an_unreadable_file_fails_at_start_up() {
         option: Some(dir.path().join("absent").to_str().unwrap().to_owned()),
         pool: BlockingPool::new(1),
         pam_confdir: None,
+        max_credentials: crate::credential::MAX_CREDENTIALS,
     };
     assert!(matches!(Shadow::new(&options), Err(MechanismError::BadOption { .. })));
 }
 
 #[tokio::test]
 async fn nss_knows_root_but_not_a_stranger() {
-    let options = MechanismOptions { option: None, pool: BlockingPool::new(1), pam_confdir: None };
+    let options =
+        MechanismOptions { option: None, pool: BlockingPool::new(1), pam_confdir: None, max_credentials: 1 };
     let s = Shadow::new(&options).unwrap();
     assert_eq!(verify(&s, "no-such-user-saslauthd-rs", RIGHT).await, Outcome::No(Reject::InvalidUsername));
     // Root's password is unknown here; a wrong one is refused (or a tempfail when shadow is

@@ -7,12 +7,13 @@
 
 use super::config::{Host, SqlConfig, Tls};
 use super::lex::Engine;
+use crate::credential::{Scope, scope};
 use futures_util::TryStreamExt;
 use sqlx::mysql::{MySqlConnectOptions, MySqlPool, MySqlSslMode};
 use sqlx::pool::PoolOptions;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgSslMode};
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePool};
-use sqlx::{Connection, Row, ValueRef};
+use sqlx::{Column, Connection, Row, ValueRef};
 use std::path::Path;
 use std::time::Duration;
 use zeroize::Zeroizing;
@@ -28,30 +29,89 @@ pub enum ServerPool {
 }
 
 /// What the lookup found.
-#[derive(PartialEq, Eq)]
+#[derive(Debug, PartialEq, Eq)]
 pub enum Found {
     /// No row.
     Nothing,
-    /// Exactly one row; its first column.
-    One(Zeroizing<String>),
-    /// More than one row.
-    Several,
-    /// One row whose first column is NULL.
+    /// Every row, in the order the server gave them (one credential each).
+    Rows(Vec<FoundRow>),
+    /// More rows than the bound the lookup was given.
+    TooMany,
+}
+
+/// One row: its first column, and the scope its named columns give ([`scope::KEYS`]).
+#[derive(Debug, PartialEq, Eq)]
+pub struct FoundRow {
+    /// The first column.
+    pub value: Value,
+    /// The scope from the columns named `allow_services`, `allow_nets`, `expires`, `label`
+    /// (absent or NULL: no limit); the error names a column whose value is unusable.
+    pub scope: Result<Scope, String>,
+}
+
+/// A row's first column.
+#[derive(PartialEq, Eq)]
+pub enum Value {
+    /// Text, or bytes that are UTF-8.
+    Text(Zeroizing<String>),
+    /// NULL (or no column at all).
     Null,
-    /// One row whose first column is neither text nor UTF-8 bytes.
+    /// Neither text nor UTF-8 bytes.
     NotText,
 }
 
-impl std::fmt::Debug for Found {
+impl std::fmt::Debug for Value {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
-            Found::Nothing => "Nothing",
-            Found::One(_) => "One(<redacted>)",
-            Found::Several => "Several",
-            Found::Null => "Null",
-            Found::NotText => "NotText",
+            Value::Text(_) => "Text(<redacted>)",
+            Value::Null => "Null",
+            Value::NotText => "NotText",
         })
     }
+}
+
+/// The first column of `row`.
+fn value_of<R: Row>(row: &R) -> Result<Value, sqlx::Error>
+where
+    usize: sqlx::ColumnIndex<R>,
+    for<'r> String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> Vec<u8>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    if row.columns().is_empty() || row.try_get_raw(0)?.is_null() {
+        return Ok(Value::Null);
+    }
+    Ok(match row.try_get::<String, _>(0) {
+        Ok(text) => Value::Text(Zeroizing::new(text)),
+        // VARBINARY/BLOB/bytea columns: accept them when they hold UTF-8.
+        Err(_) => match row.try_get::<Vec<u8>, _>(0).map(String::from_utf8) {
+            Ok(Ok(text)) => Value::Text(Zeroizing::new(text)),
+            _ => Value::NotText,
+        },
+    })
+}
+
+/// The scope `row`'s named columns give; a column that is absent or NULL sets nothing.
+fn scope_of<R: Row>(row: &R) -> Result<Scope, String>
+where
+    usize: sqlx::ColumnIndex<R>,
+    for<'r> String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    let mut scope = Scope::default();
+    for key in scope::KEYS {
+        let Some(column) = row.columns().iter().find(|c| c.name().eq_ignore_ascii_case(key)) else {
+            continue;
+        };
+        let raw = row.try_get_raw(column.ordinal()).map_err(|e| format!("column {key}: {e}"))?;
+        if raw.is_null() {
+            continue;
+        }
+        // A DATE column is not text to sqlx: the select must cast it (see saslauthd.conf(5)).
+        let text = row
+            .try_get::<String, _>(column.ordinal())
+            .map_err(|_| format!("column {key} is not text (cast it in sql_select)"))?;
+        scope.set(key, &text).map_err(|e| format!("column {key}: {e}"))?;
+    }
+    Ok(scope)
 }
 
 /// Pool limits shared by every engine.
@@ -237,19 +297,20 @@ impl ServerPool {
         }
     }
 
-    /// Run `sql` with `params` bound, reading at most two rows; once more on another connection
-    /// if the first one turns out to be broken.
-    pub async fn lookup(&self, sql: &str, params: &[String]) -> Result<Found, sqlx::Error> {
-        match self.lookup_once(sql, params).await {
+    /// Run `sql` with `params` bound, reading at most `max_rows` rows and one more to tell
+    /// [`Found::TooMany`]; once more on another connection if the first one turns out to be
+    /// broken.
+    pub async fn lookup(&self, sql: &str, params: &[String], max_rows: usize) -> Result<Found, sqlx::Error> {
+        match self.lookup_once(sql, params, max_rows).await {
             Err(e) if is_connection_error(&e) => {
                 tracing::debug!("sql connection failed ({e}); trying another");
-                self.lookup_once(sql, params).await
+                self.lookup_once(sql, params, max_rows).await
             }
             other => other,
         }
     }
 
-    async fn lookup_once(&self, sql: &str, params: &[String]) -> Result<Found, sqlx::Error> {
+    async fn lookup_once(&self, sql: &str, params: &[String], max_rows: usize) -> Result<Found, sqlx::Error> {
         // The same body for each engine; sqlx's generic bounds for this are longer than the code.
         macro_rules! run {
             ($pool:expr, probe: $probe:expr) => {{
@@ -265,21 +326,14 @@ impl ServerPool {
                         query = query.bind(p.as_str());
                     }
                     let mut rows = query.fetch(&mut *conn);
-                    let Some(first) = rows.try_next().await? else { return Ok(Found::Nothing) };
-                    if rows.try_next().await?.is_some() {
-                        return Ok(Found::Several);
+                    let mut found = Vec::new();
+                    while let Some(row) = rows.try_next().await? {
+                        if found.len() == max_rows {
+                            return Ok(Found::TooMany);
+                        }
+                        found.push(FoundRow { value: value_of(&row)?, scope: scope_of(&row) });
                     }
-                    if first.columns().is_empty() || first.try_get_raw(0)?.is_null() {
-                        return Ok(Found::Null);
-                    }
-                    match first.try_get::<String, _>(0) {
-                        Ok(text) => Ok(Found::One(Zeroizing::new(text))),
-                        // VARBINARY/BLOB/bytea columns: accept them when they hold UTF-8.
-                        Err(_) => match first.try_get::<Vec<u8>, _>(0).map(String::from_utf8) {
-                            Ok(Ok(text)) => Ok(Found::One(Zeroizing::new(text))),
-                            _ => Ok(Found::NotText),
-                        },
-                    }
+                    Ok(if found.is_empty() { Found::Nothing } else { Found::Rows(found) })
                 }
                 .await;
                 if let Err(e) = &found

@@ -1,8 +1,11 @@
 //! The `sql` mechanism: stored hashes read straight from MySQL/MariaDB, PostgreSQL or SQLite.
 //!
 //! `-O FILE` names a file in Cyrus's `saslauthd.conf` syntax with the keys of libsasl's sql
-//! plugin ([`config`]). The `sql_select` runs as a prepared statement ([`query`]); the first
-//! column of the single row is checked with [`crate::hash`]. Servers in `sql_hostnames` are tried
+//! plugin ([`config`]). The `sql_select` runs as a prepared statement ([`query`]); every row it
+//! returns is one credential of the account ([`crate::credential`]): the first column is the
+//! stored password, columns named `allow_services`, `allow_nets`, `expires` and `label` give its
+//! scope. More rows than `--max-credentials` is a tempfail with an error line, decided before
+//! any hash. Servers in `sql_hostnames` are tried
 //! in order; a server that fails is skipped for `sql_retry_interval` while another remains, and
 //! when none answers the request is a tempfail ([`Outcome::Unavailable`]), never a `NO`.
 
@@ -13,18 +16,20 @@ pub mod mysql_auth;
 pub mod query;
 
 use crate::conf_file::ConfFile;
+use crate::credential::{self, Candidate, Request, Scope};
 use crate::hash::memo::MatchMemo;
-use crate::hash::{self, Form, Origin, Verdict};
+use crate::hash::{Form, Origin};
 use crate::log_safe::LogSafe;
 use crate::{
     BlockingPool, Credentials, MechanismError, MechanismOptions, Outcome, Reject, Verifier, VerifyFuture,
 };
 use config::{DefaultScheme, SqlConfig};
-use engine::{Found, ServerPool};
+use engine::{Found, FoundRow, ServerPool, Value};
 use query::MacroValues;
 use std::path::Path;
 use std::sync::{Mutex, OnceLock};
 use std::time::Instant;
+use zeroize::Zeroizing;
 
 /// The `sql` verifier.
 pub struct Sql {
@@ -33,6 +38,8 @@ pub struct Sql {
     pool: BlockingPool,
     /// `sql_hash_cache_ttl`: recent matches, not hashed again (`None`: off).
     matches: Option<MatchMemo>,
+    /// Rows (credentials) one login may have (`--max-credentials`).
+    max_credentials: usize,
 }
 
 /// One server and when it last failed.
@@ -79,7 +86,9 @@ impl Sql {
         let bad = |reason: String| MechanismError::BadOption { mechanism: "sql", reason };
         let conf = ConfFile::read(Path::new(path)).map_err(|e| bad(e.to_string()))?;
         let config = SqlConfig::from_conf(&conf).map_err(|e| bad(e.to_string()))?;
-        Self::from_config(config, options.pool.clone()).map_err(|e| bad(e.to_string()))
+        let mut sql = Self::from_config(config, options.pool.clone()).map_err(|e| bad(e.to_string()))?;
+        sql.max_credentials = options.max_credentials;
+        Ok(sql)
     }
 
     /// Build from a checked configuration.
@@ -90,7 +99,7 @@ impl Sql {
             config.hosts.iter().map(|h| Server::new(h.to_string(), Some(h.clone()))).collect()
         };
         let matches = MatchMemo::new(config.hash_cache_ttl)?;
-        Ok(Sql { servers, config, pool, matches })
+        Ok(Sql { servers, config, pool, matches, max_credentials: credential::MAX_CREDENTIALS })
     }
 
     /// The stored value for `creds`, from the first server that answers.
@@ -105,8 +114,11 @@ impl Sql {
         let (up, down): (Vec<&Server>, Vec<&Server>) = self.servers.iter().partition(|s| !s.is_down(now));
         let mut last_error = String::from("no server");
         for server in up.into_iter().chain(down) {
-            let result =
-                tokio::time::timeout(c.timeout, server.pool(c).lookup(c.select.sql(), &params)).await;
+            let result = tokio::time::timeout(
+                c.timeout,
+                server.pool(c).lookup(c.select.sql(), &params, self.max_credentials),
+            )
+            .await;
             match result {
                 Ok(Ok(found)) => {
                     server.mark(None);
@@ -132,46 +144,58 @@ impl Verifier for Sql {
 
     fn verify<'a>(&'a self, creds: &'a Credentials) -> VerifyFuture<'a> {
         Box::pin(async move {
-            let stored = match self.lookup(creds).await {
-                Ok(Found::One(stored)) => stored,
+            let rows = match self.lookup(creds).await {
+                Ok(Found::Rows(rows)) => rows,
                 Ok(Found::Nothing) => return Outcome::No(Reject::InvalidUsername),
-                Ok(other) => {
-                    tracing::warn!(user = %LogSafe(creds.login.as_bytes()), "sql_select gave {other:?} instead of one row with a text value");
-                    return Outcome::No(Reject::IncorrectPassword);
+                Ok(Found::TooMany) => {
+                    // A data error, not a wrong password: decided without hashing anything.
+                    let reason = format!(
+                        "sql_select gave more than {} rows (--max-credentials)",
+                        self.max_credentials
+                    );
+                    tracing::error!(user = %LogSafe(creds.login.as_bytes()), "{reason}");
+                    return Outcome::Unavailable(reason);
                 }
                 Err(e) => return Outcome::Unavailable(e),
             };
-            // Tagged before the check: `stored` moves to the blocking pool.
-            let memo = self.matches.as_ref().map(|m| (m, m.tag(stored.as_bytes(), &creds.password)));
-            if let Some((matches, tag)) = &memo
-                && matches.recalls(tag)
-            {
-                return Outcome::Ok;
+            let stored: Vec<Stored> = rows
+                .into_iter()
+                .enumerate()
+                .map(|(n, row)| Stored::from_row(n + 1, row, &creds.login))
+                .collect();
+            let today = credential::today();
+            if let Some(matches) = &self.matches {
+                let request = Request::new(creds, today);
+                for s in stored.iter().filter(|s| s.scope.admits(&request).is_ok()) {
+                    if matches.recalls(&matches.tag(s.hash.as_bytes(), &creds.password)) {
+                        return credential::success(&s.scope);
+                    }
+                }
             }
-            let (password, login) = (creds.password.clone(), creds.login.clone());
             let form = match self.config.scheme {
                 DefaultScheme::Crypt => Form::CryptOrBraced,
                 DefaultScheme::Plain => Form::PlainOrBraced,
             };
+            let request = creds.clone();
             let checked = self
                 .pool
                 .run(move || {
-                    hash::check_stored(
-                        stored.as_bytes(),
-                        &password,
-                        form,
-                        Origin { mechanism: "sql", user: &login },
-                    )
+                    let candidates: Vec<Candidate<'_>> = stored
+                        .iter()
+                        .map(|s| Candidate { stored: s.hash.as_bytes(), scope: &s.scope })
+                        .collect();
+                    let origin = Origin { mechanism: "sql", user: &request.login };
+                    let (outcome, index) = credential::check(&candidates, &request, today, form, origin);
+                    (outcome, index.and_then(|i| stored.into_iter().nth(i)))
                 })
                 .await;
             match checked {
-                Ok(Verdict::Match(_)) => {
-                    if let Some((matches, tag)) = memo {
-                        matches.remember(tag);
+                Ok((outcome, matched)) => {
+                    if let (Some(matches), Some(matched)) = (&self.matches, matched) {
+                        matches.remember(matches.tag(matched.hash.as_bytes(), &creds.password));
                     }
-                    Outcome::Ok
+                    outcome
                 }
-                Ok(Verdict::Mismatch(_) | Verdict::Unusable) => Outcome::No(Reject::IncorrectPassword),
                 Err(e) => Outcome::Unavailable(e.to_string()),
             }
         })
@@ -179,6 +203,35 @@ impl Verifier for Sql {
 
     fn forget(&self) -> usize {
         self.matches.as_ref().map_or(0, MatchMemo::clear)
+    }
+}
+
+/// One row as a credential.
+struct Stored {
+    hash: Zeroizing<String>,
+    scope: Scope,
+}
+
+impl Stored {
+    /// Row `number` (from 1) of `login`'s. A row that cannot be a credential (its first column
+    /// NULL or not text, a scope column unusable) stays in the list, so positions in the log
+    /// match the rows, but with an empty value that never matches, and a warning.
+    fn from_row(number: usize, row: FoundRow, login: &str) -> Stored {
+        let user = LogSafe(login.as_bytes());
+        let hash = match row.value {
+            Value::Text(hash) => hash,
+            other => {
+                tracing::warn!(%user, "sql_select row {number}: first column is {other:?}, not a stored password");
+                Zeroizing::new(String::new())
+            }
+        };
+        match row.scope {
+            Ok(scope) => Stored { hash, scope },
+            Err(why) => {
+                tracing::warn!(%user, "sql_select row {number}: {why}; the row admits no login");
+                Stored { hash: Zeroizing::new(String::new()), scope: Scope::default() }
+            }
+        }
     }
 }
 

@@ -83,7 +83,7 @@ async fn sqlite_hashes_filters_and_injection() {
     );
     assert_eq!(check("nobody", "x").await, Outcome::No(Reject::InvalidUsername));
     assert_eq!(check("null", "").await, Outcome::No(Reject::IncorrectPassword));
-    assert_eq!(check("twice", "secret1").await, Outcome::No(Reject::IncorrectPassword), "several rows");
+    assert_eq!(check("twice", "secret1").await, Outcome::Ok, "two rows are two credentials");
     assert_eq!(check("braced", "braced").await, Outcome::Ok);
     // Cleartext needs sql_password_scheme: plain; under crypt it is an unusable hash.
     assert_eq!(check("plain", "cleartext").await, Outcome::No(Reject::IncorrectPassword));
@@ -154,7 +154,86 @@ fn new_reports_config_errors() {
         option: Some(file.display().to_string()),
         pool: BlockingPool::new(1),
         pam_confdir: None,
+        max_credentials: crate::credential::MAX_CREDENTIALS,
     };
     let err = Sql::new(&options).err().unwrap().to_string();
     assert!(err.contains("sql.conf:3: sql_select: macro"), "{err}");
+}
+
+/// App passwords: every row a credential, scope columns by name (any case, NULL = no limit),
+/// a row whose scope is unusable admits nothing, more rows than the bound is a tempfail, and
+/// `sql_hash_cache_ttl` remembers a match only where its scope admits.
+#[tokio::test]
+async fn rows_are_credentials_scoped_by_named_columns() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("mail.db");
+    let pool = SqlitePool::connect_with(SqliteConnectOptions::new().filename(&db).create_if_missing(true))
+        .await
+        .unwrap();
+    sqlx::query("CREATE TABLE creds (u TEXT, p TEXT, svc TEXT, nets TEXT, until TEXT, name TEXT)")
+        .execute(&pool)
+        .await
+        .unwrap();
+    // Login, stored password, then allow_services, allow_nets, expires, label.
+    let rows: [(&str, &str, [Option<&str>; 4]); 5] = [
+        ("joe", MD5, [Some("imap"), None, None, None]),
+        ("joe", SHA512, [Some("smtp"), None, None, Some("phone")]),
+        ("joe", BCRYPT, [None, Some("192.0.2.0/24"), Some("2999-12-31"), Some("office")]),
+        ("bad", MD5, [Some("smtp"), Some("not-a-net"), None, None]),
+        ("bad", SHA512, [None; 4]),
+    ];
+    for (u, p, scope) in rows {
+        let mut insert = sqlx::query("INSERT INTO creds VALUES (?, ?, ?, ?, ?, ?)").bind(u).bind(p);
+        for column in scope {
+            insert = insert.bind(column);
+        }
+        insert.execute(&pool).await.unwrap();
+    }
+    pool.close().await;
+    let conf = |extra: &str| {
+        let text = format!(
+            "sql_engine: sqlite\nsql_database: {}\nsql_select: SELECT p, svc AS ALLOW_SERVICES, nets AS allow_nets, \
+             until AS expires, name AS label, 'x' AS other FROM creds WHERE u = '%u'\n{extra}",
+            db.display()
+        );
+        let conf = ConfFile::parse(Path::new("sql.conf"), &text).unwrap();
+        Sql::from_config(SqlConfig::from_conf(&conf).unwrap(), BlockingPool::new(2)).unwrap()
+    };
+    let ask = |service: &str, addr: Option<&str>, login: &str, password: &str| Credentials {
+        service: service.into(),
+        client_addr: addr.map(str::to_owned),
+        ..creds(login, password)
+    };
+    let label = |l: &str| Some(crate::credential::Label::new(l).unwrap());
+    let phone = Outcome::Matched(crate::credential::Matched { label: label("phone"), cacheable: true });
+    let v = conf("");
+    assert_eq!(v.verify(&ask("imap", None, "joe", "secret1")).await, Outcome::Ok);
+    assert_eq!(v.verify(&ask("smtp", None, "joe", "secret2")).await, phone);
+    let Outcome::No(reject) = v.verify(&ask("imap", None, "joe", "secret2")).await else { panic!() };
+    assert_eq!(reject.log_reason(&"imap"), "credential phone not allowed for service imap");
+    assert_eq!(
+        v.verify(&ask("pop", Some("192.0.2.1;110"), "joe", "secret3")).await,
+        Outcome::Matched(crate::credential::Matched { label: label("office"), cacheable: false })
+    );
+    let Outcome::No(reject) = v.verify(&ask("pop", None, "joe", "secret3")).await else { panic!() };
+    assert_eq!(reject.log_reason(&"pop"), "credential office needs the client address, none was sent");
+    // The unusable row refuses even its own password; the other row still works.
+    assert_eq!(v.verify(&ask("smtp", None, "bad", "secret1")).await, Outcome::No(Reject::IncorrectPassword));
+    assert_eq!(v.verify(&ask("smtp", None, "bad", "secret2")).await, Outcome::Ok);
+
+    let mut bounded = conf("");
+    bounded.max_credentials = 2;
+    assert!(
+        matches!(bounded.verify(&ask("imap", None, "joe", "secret1")).await, Outcome::Unavailable(e) if e.contains("more than 2 rows"))
+    );
+    assert_eq!(bounded.verify(&ask("smtp", None, "bad", "secret2")).await, Outcome::Ok);
+
+    let memo = conf("sql_hash_cache_ttl: 60\n");
+    assert_eq!(memo.verify(&ask("smtp", None, "joe", "secret2")).await, phone);
+    assert_eq!(memo.verify(&ask("smtp", None, "joe", "secret2")).await, phone, "remembered, same label");
+    assert!(matches!(
+        memo.verify(&ask("imap", None, "joe", "secret2")).await,
+        Outcome::No(Reject::OutOfScope(_))
+    ));
+    assert_eq!(memo.forget(), 1);
 }
