@@ -2,7 +2,8 @@
 //! attempts *before* the check instead of delaying the word `NO` after it.
 //!
 //! Each request passes one or more gates before the cache or the mechanisms see it: its
-//! account's (realm, login), and when the fifth protocol field carries a client address, the
+//! account's ([`crate::account`]: the login folded, the realm ignored), and when the fifth
+//! protocol field carries a client address, the
 //! (account, address) pair's and the address's. A gate whose key has no recent failure lets up
 //! to [`WIDTH`] checks run at once and holds no one. After distinct failures it is *penalised*:
 //! one check at a time, each starting no sooner than the penalty delay (2 → 4 → 8 s by default)
@@ -33,6 +34,7 @@
 //! are [`backends::expiring`] tables: bounded (least recently used go first), and a key idle for
 //! `forget_after` starts again from zero.
 
+use crate::account::account;
 use backends::Credentials;
 use backends::expiring::Expiring;
 use backends::secret::Keyer;
@@ -220,7 +222,7 @@ impl Penalties {
     }
 
     fn user_key(&self, creds: &Credentials) -> [u8; 16] {
-        self.keyer.tag("penalty-user", &[account(creds).as_bytes()]).short()
+        self.keyer.tag("penalty-user", &[account(&creds.login).as_bytes()]).short()
     }
 
     /// Pass `creds` through its gates: at once when none is penalised, otherwise after the
@@ -317,7 +319,7 @@ impl Penalties {
         }
         let guess = self
             .keyer
-            .tag("penalty-guess", &[account(creds).as_bytes(), &creds.password])
+            .tag("penalty-guess", &[account(&creds.login).as_bytes(), &creds.password])
             .short();
         let now = Instant::now();
         let counts = admission.passed.iter().map(|(_, gate, _)| bump(&mut gate.record(), guess, now));
@@ -379,21 +381,6 @@ impl Penalties {
         let factor = 1u32.checked_shl(failures.saturating_sub(1)).unwrap_or(u32::MAX);
         self.config.base.saturating_mul(factor).min(self.config.max)
     }
-}
-
-/// The account a request's gate is keyed on: the login up to its first `@`, case-folded, with
-/// surrounding white space dropped and inner runs of it collapsed; the realm field is ignored.
-///
-/// Why so coarse: the realm and the login's spelling are the client's to choose (libsasl2 fills
-/// the realm from an authcid's `@domain`), while what the mechanism checks often ignores them:
-/// passwd-file, pam and shadow ignore the realm, an ldap filter's `%U` drops the login's
-/// `@domain`, and LDAP matching and MySQL collations ignore case and padding. Keyed on the raw
-/// (realm, login), each spelling had a gate of its own, and 300 guesses at `joe` with realms
-/// `r0`…`r299` were all checked within 2 s. The price: distinct accounts spelled alike
-/// (`joe@a.example` and `JOE@b.example`) share one gate, so guessing at one holds the other.
-fn account(creds: &Credentials) -> String {
-    let local = creds.login.split('@').next().unwrap_or_default();
-    local.split_whitespace().collect::<Vec<_>>().join(" ").to_lowercase()
 }
 
 /// Count a failure guessing `guess` in `record` (a repeated wrong password counts once); the
