@@ -1,7 +1,8 @@
 //! Step "policy", the credential cache (`-c`): remembered successes answer `OK` without asking
 //! the backend again.
 //!
-//! What it keeps, per user (login after `-r`, realm): up to [`SCOPES_PER_USER`] entries, each a
+//! What it keeps, per account ([`crate::account`]: the login folded, the realm ignored): up to
+//! [`SCOPES_PER_USER`] entries, each a
 //! keyed hash ([`backends::secret`]) over mechanism, service, realm, login and password, with the
 //! time it was stored — never the password, never a plain digest. An entry answers only a
 //! request with the same five values, so two mechanisms, services or realms never share one.
@@ -11,7 +12,7 @@
 //!   change the old password stops working at the first failed attempt, not after the TTL.
 //! * A success with a new password ends the old one everywhere: it replaces the entry of the old
 //!   password in its own scope, and drops the user's entries of any other password in every
-//!   other service. Each entry carries a keyed tag of (realm, login, password) alone, so entries
+//!   other service and realm. Each entry carries a keyed tag of (account, password) alone, so entries
 //!   of one password are told from another's without keeping either. Cyrus keys its cache on
 //!   (login, realm, service) and overwrites only that bucket, so the old password keeps
 //!   answering `OK` on the other services until their TTL.
@@ -25,6 +26,7 @@
 //! record per user. Successes (`-t`) and failures (the negative TTL) live in two tables, each
 //! with the room `-s` buys.
 
+use crate::account::account;
 use backends::expiring::Expiring;
 use backends::secret::{Keyer, Tag};
 use backends::{Credentials, Reject};
@@ -165,11 +167,12 @@ impl Cache {
         let (login, realm, service) =
             (creds.login.as_bytes(), creds.realm.as_bytes(), creds.service.as_bytes());
         let mech = mech.as_bytes();
+        let account = account(&creds.login);
         Keys {
-            user: self.keyer.tag("cache-user", &[realm, login]),
+            user: self.keyer.tag("cache-user", &[account.as_bytes()]),
             scope: self.keyer.tag("cache-scope", &[mech, service, realm, login]),
             proof: self.keyer.tag("cache-proof", &[mech, service, realm, login, &creds.password]),
-            password: self.keyer.tag("cache-password", &[realm, login, &creds.password]),
+            password: self.keyer.tag("cache-password", &[account.as_bytes(), &creds.password]),
         }
     }
 
@@ -178,7 +181,7 @@ impl Cache {
         // Only the user and proof tags: the scope tag matters to storing, and the hit path is
         // the one the cache exists for.
         let (login, realm) = (creds.login.as_bytes(), creds.realm.as_bytes());
-        let user = self.keyer.tag("cache-user", &[realm, login]);
+        let user = self.keyer.tag("cache-user", &[account(&creds.login).as_bytes()]);
         let proof = self
             .keyer
             .tag("cache-proof", &[mech.as_bytes(), creds.service.as_bytes(), realm, login, &creds.password]);
@@ -434,9 +437,13 @@ mod tests {
         assert_eq!(c.lookup("pam", &creds("joe", "new", "smtp", "")), Lookup::Ok);
         assert_eq!(c.lookup("pam", &creds("joe", "new", "imap", "")), Lookup::Ok);
         assert_eq!(c.stats().superseded, 3);
-        // The same password in another realm is another user.
-        c.store_success("pam", &creds("joe", "other", "smtp", "b.org"));
-        assert_eq!(c.lookup("pam", &creds("joe", "new", "imap", "")), Lookup::Ok);
+        // A new password in another realm (or spelling) of the login ends the old one too:
+        // pam, shadow and passwd-file ignore the realm, so it is the same account.
+        c.store_success("pam", &creds("Joe", "newer", "smtp", "b.org"));
+        assert_eq!(c.lookup("pam", &creds("joe", "new", "imap", "")), Lookup::Miss);
+        assert_eq!(c.lookup("pam", &creds("Joe", "newer", "smtp", "b.org")), Lookup::Ok);
+        // Entries still answer only their own realm and spelling.
+        assert_eq!(c.lookup("pam", &creds("joe", "newer", "smtp", "")), Lookup::Miss);
     }
 
     #[tokio::test(start_paused = true)]

@@ -19,6 +19,7 @@ macro_rules! cfg_daemon {
 }
 
 cfg_daemon! {
+    pub mod account;
     pub mod answer;
     pub mod cache;
     pub mod chain;

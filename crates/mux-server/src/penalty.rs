@@ -2,7 +2,8 @@
 //! attempts *before* the check instead of delaying the word `NO` after it.
 //!
 //! Each request passes one or more gates before the cache or the mechanisms see it: its
-//! account's (realm, login), and when the fifth protocol field carries a client address, the
+//! account's ([`crate::account`]: the login folded, the realm ignored), and when the fifth
+//! protocol field carries a client address, the
 //! (account, address) pair's and the address's. A gate whose key has no recent failure lets up
 //! to [`WIDTH`] checks run at once and holds no one. After distinct failures it is *penalised*:
 //! one check at a time, each starting no sooner than the penalty delay (2 → 4 → 8 s by default)
@@ -33,6 +34,7 @@
 //! are [`backends::expiring`] tables: bounded (least recently used go first), and a key idle for
 //! `forget_after` starts again from zero.
 
+use crate::account::account;
 use backends::Credentials;
 use backends::expiring::Expiring;
 use backends::secret::Keyer;
@@ -220,7 +222,7 @@ impl Penalties {
     }
 
     fn user_key(&self, creds: &Credentials) -> [u8; 16] {
-        self.keyer.tag("penalty-user", &[creds.realm.as_bytes(), creds.login.as_bytes()]).short()
+        self.keyer.tag("penalty-user", &[account(&creds.login).as_bytes()]).short()
     }
 
     /// Pass `creds` through its gates: at once when none is penalised, otherwise after the
@@ -317,7 +319,7 @@ impl Penalties {
         }
         let guess = self
             .keyer
-            .tag("penalty-guess", &[creds.realm.as_bytes(), creds.login.as_bytes(), &creds.password])
+            .tag("penalty-guess", &[account(&creds.login).as_bytes(), &creds.password])
             .short();
         let now = Instant::now();
         let counts = admission.passed.iter().map(|(_, gate, _)| bump(&mut gate.record(), guess, now));
@@ -601,6 +603,21 @@ mod tests {
         assert_eq!(fail(&p, &creds("joe", "third", None)).await.unwrap(), s(4));
         // Another user is not held at all.
         assert_eq!(fail(&p, &creds("ann", "stale", None)).await.unwrap(), s(0));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn spellings_and_realms_of_one_login_share_its_gate() {
+        let p = penalties(PenaltyConfig::default());
+        fail(&p, &creds("joe", "g0", None)).await.unwrap();
+        let spellings = ["joe", "Joe", " JOE ", "joe@x.example", "jOe@y"];
+        for (i, login) in spellings.iter().enumerate() {
+            let mut c = creds(login, &format!("g{}", i + 1), None);
+            c.realm = format!("r{i}");
+            let held = fail(&p, &c).await.unwrap();
+            assert!(held >= s(2), "{login:?} in realm r{i} was not held: {held:?}");
+        }
+        // Another login is not.
+        assert_eq!(fail(&p, &creds("joey", "g", None)).await.unwrap(), s(0));
     }
 
     #[tokio::test(start_paused = true)]

@@ -38,8 +38,12 @@ fn cost(scheme: Scheme, stored: &str) -> Option<Cost> {
             Some(Cost::cpu(rounds(stored.get(6..).and_then(leading_decimal)), rate::SHA1_ROUND))
         }
         Scheme::SunMd5 => {
-            // `$md5,rounds=N$`: N is added to a base of 4096.
-            let extra = stored.strip_prefix("$md5,rounds=").map_or(Some(0), leading_decimal);
+            // `$md5,rounds=N$`: N is added to a base of 4096. libxcrypt reads `rounds=` after
+            // `$md5$` as well (`$md5$rounds=4000000$…` took 13 s), so both separators count.
+            let extra = stored
+                .strip_prefix("$md5,rounds=")
+                .or_else(|| stored.strip_prefix("$md5$rounds="))
+                .map_or(Some(0), leading_decimal);
             Some(Cost::cpu(rounds(extra).saturating_add(4096), rate::SUN_MD5_ROUND))
         }
         Scheme::BsdiCrypt => {
@@ -266,6 +270,8 @@ mod tests {
         assert!(refused("$sha1$2000000$abc$def"));
         assert!(refused("$md5,rounds=90000000$abc$$def"));
         assert!(refused("$md5,rounds=2000000$abc$$def"));
+        // libxcrypt also takes `rounds=` after `$md5$`.
+        assert!(refused("$md5$rounds=4000000$abc$$def"));
         assert!(refused("_zzzzsaltxxxxxxxxxxx"));
     }
 
