@@ -3,7 +3,7 @@
 
 use crate::frame::{self, Decoded, FIELD_NAMES, RawRequest};
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::UnixStream;
 use tokio::time::{Instant, timeout_at};
 use zeroize::Zeroizing;
@@ -48,8 +48,8 @@ pub enum Received {
     Failed(std::io::Error),
 }
 
-/// Read one request from `stream`.
-pub async fn read_request(stream: &mut UnixStream, limits: &Limits) -> Received {
+/// Read one request from `stream` (a client's socket, possibly watched: [`crate::slots::Heard`]).
+pub async fn read_request<S: AsyncRead + Unpin>(stream: &mut S, limits: &Limits) -> Received {
     let deadline = Instant::now() + limits.read_timeout;
     // Room for five full fields: a well-formed request always fits, so the buffer never
     // reallocates (which would leave copies of the password behind in freed memory).
