@@ -148,7 +148,10 @@ impl Drop for RequestBuf {
 pub async fn finish(mut stream: UnixStream, reply: Option<&str>, limits: &Limits) {
     let Some(text) = reply else { return };
     let sent = async {
-        stream.write_all(&frame::encode_reply(text.as_bytes())).await?;
+        let reply = frame::encode_reply(text.as_bytes());
+        // Without waiting for the reactor first (crate::eager); tokio writes whatever is left.
+        let now = crate::eager::write_now(&stream, &reply);
+        stream.write_all(reply.get(now..).unwrap_or_default()).await?;
         stream.shutdown().await
     };
     if let Err(e) = sent.await {

@@ -30,6 +30,7 @@ cfg_daemon! {
     pub mod control;
     pub mod daemon;
     pub mod daemonize;
+    pub mod eager;
     pub mod inherited;
     pub mod log_safe;
     pub mod logging;

@@ -227,12 +227,15 @@ impl Slot {
 pub struct Heard<'a> {
     stream: &'a mut UnixStream,
     slot: &'a Slot,
+    /// The first read tries the socket at once ([`crate::eager`]).
+    first: bool,
 }
 
 impl Slot {
-    /// `stream`, read through: each read that brings bytes marks this slot as heard from.
+    /// `stream`, just accepted, read through: each read that brings bytes marks this slot as
+    /// heard from, and the first one does not wait for the reactor ([`crate::eager`]).
     pub fn watch<'a>(&'a self, stream: &'a mut UnixStream) -> Heard<'a> {
-        Heard { stream, slot: self }
+        Heard { stream, slot: self, first: true }
     }
 }
 
@@ -243,6 +246,19 @@ impl AsyncRead for Heard<'_> {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<std::io::Result<()>> {
         let before = buf.filled().len();
+        if std::mem::take(&mut self.first) {
+            match crate::eager::read_now(self.stream, buf.initialize_unfilled()) {
+                Some(Ok(n)) => {
+                    buf.advance(n);
+                    if n > 0 {
+                        self.slot.heard();
+                    }
+                    return Poll::Ready(Ok(()));
+                }
+                Some(Err(e)) => return Poll::Ready(Err(e)),
+                None => {}
+            }
+        }
         let polled = Pin::new(&mut *self.stream).poll_read(cx, buf);
         if matches!(polled, Poll::Ready(Ok(()))) && buf.filled().len() > before {
             self.slot.heard();
