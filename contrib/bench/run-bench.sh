@@ -3,7 +3,8 @@
 # load client (muxbench: one connection per request, as libsasl2 does), and print the ratios.
 #
 # Targets, each started in a session of its own in a temp dir and loaded in turn:
-#   ours     our saslauthd: -a pam on the bench PAM service, or -a passwd-file on the same file
+#   ours     our saslauthd: -a pam on the bench PAM service, or -a passwd-file on the same file;
+#            in the foreground with -f, at the production log level (-d would log every request)
 #   nullmux  the floor: a C server that answers OK to every well-formed request, checking nothing
 #   cyrus    Cyrus saslauthd, always -a pam on the bench PAM service (default -n 5)
 #   ceiling  pamceiling with PIN=1: whole PAM transactions in-process, modules kept loaded (what
@@ -225,9 +226,9 @@ declare -A sock=()
     if [[ -n ${want[ours]:-} ]]; then
         mkdir -p "$tmp/ours"; sock[ours]=$tmp/ours/mux
         if [[ $mech == pam ]]; then
-            spawn ours "$ours_bin" -a pam ${cache:+-c} -m "$tmp/ours" -d $ours_args
+            spawn ours "$ours_bin" -a pam ${cache:+-c} -m "$tmp/ours" -f $ours_args
         else
-            spawn ours "$ours_bin" -a passwd-file -O "$tmp/passwd" ${cache:+-c} -m "$tmp/ours" -d $ours_args
+            spawn ours "$ours_bin" -a passwd-file -O "$tmp/passwd" ${cache:+-c} -m "$tmp/ours" -f $ours_args
         fi
         wait_socket ours "${sock[ours]}"
     fi

@@ -104,7 +104,7 @@ pub struct Cli {
           value_parser = RangedU64ValueParser::<usize>::new().range(1..=u64::from(u16::MAX)))]
     pub max_field: usize,
 
-    /// Connections served at once; further clients wait in the listen backlog.
+    /// Connections served at once (at the cap, the longest-silent incomplete one is shed).
     #[arg(long, value_name = "n", default_value_t = server::MAX_CONNECTIONS,
           value_parser = RangedU64ValueParser::<usize>::new().range(1..=u64::from(u32::MAX)))]
     pub max_connections: usize,

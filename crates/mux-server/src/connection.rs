@@ -3,10 +3,10 @@
 
 use crate::frame::{self, Decoded, FIELD_NAMES, RawRequest};
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::UnixStream;
 use tokio::time::{Instant, timeout_at};
-use zeroize::Zeroizing;
+use zeroize::Zeroize;
 
 /// How long a client has to send its request by default (`--read-timeout`).
 pub const READ_TIMEOUT: Duration = Duration::from_secs(5);
@@ -48,28 +48,28 @@ pub enum Received {
     Failed(std::io::Error),
 }
 
-/// Read one request from `stream`.
-pub async fn read_request(stream: &mut UnixStream, limits: &Limits) -> Received {
+/// Read one request from `stream` (a client's socket, possibly watched: [`crate::slots::Heard`]).
+pub async fn read_request<S: AsyncRead + Unpin>(stream: &mut S, limits: &Limits) -> Received {
     let deadline = Instant::now() + limits.read_timeout;
     // Room for five full fields: a well-formed request always fits, so the buffer never
     // reallocates (which would leave copies of the password behind in freed memory).
-    let mut buf = Zeroizing::new(vec![0u8; 5 * (limits.max_field + 2)]);
-    let mut filled = 0;
+    let mut buf = RequestBuf::new(5 * (limits.max_field + 2));
     loop {
-        match frame::decode_request(&buf[..filled], limits.max_field) {
+        let filled = buf.filled;
+        match frame::decode_request(&buf.bytes[..filled], limits.max_field) {
             Decoded::Request { request, more_coming: false } => return Received::Request(request),
             Decoded::Oversize { index, .. } => {
                 return Received::Oversize(FIELD_NAMES.get(index).copied().unwrap_or("field"));
             }
             Decoded::Incomplete | Decoded::Request { more_coming: true, .. } => {}
         }
-        let Some(space) = buf.get_mut(filled..).filter(|s| !s.is_empty()) else {
+        let Some(space) = buf.bytes.get_mut(filled..).filter(|s| !s.is_empty()) else {
             return Received::Failed(std::io::Error::other("request larger than five fields"));
         };
         match timeout_at(deadline, stream.read(space)).await {
             Err(_) => return Received::TimedOut,
             Ok(Ok(0)) => return Received::Closed,
-            Ok(Ok(n)) => filled += n,
+            Ok(Ok(n)) => buf.filled = (filled + n).min(buf.bytes.len()),
             Ok(Err(e)) => return Received::Failed(e),
         }
     }
@@ -118,6 +118,29 @@ fn hung_up(stream: &UnixStream) -> bool {
     }
 }
 
+/// The buffer a request is read into. Only the bytes received can be anything but zero, so only
+/// they are zeroed on drop: zeroing all of it (volatile, byte by byte) cost more than the rest of
+/// a cache hit's own work.
+struct RequestBuf {
+    bytes: Vec<u8>,
+    /// How many bytes at the start were received.
+    filled: usize,
+}
+
+impl RequestBuf {
+    fn new(len: usize) -> Self {
+        Self { bytes: vec![0; len], filled: 0 }
+    }
+}
+
+impl Drop for RequestBuf {
+    fn drop(&mut self) {
+        if let Some(received) = self.bytes.get_mut(..self.filled) {
+            received.zeroize();
+        }
+    }
+}
+
 /// Send `reply` (if any), half-close, and wait briefly for the client to close.
 ///
 /// With no reply the socket is simply closed: libsasl2 then reports `SASL_FAIL`, a temporary
@@ -125,7 +148,10 @@ fn hung_up(stream: &UnixStream) -> bool {
 pub async fn finish(mut stream: UnixStream, reply: Option<&str>, limits: &Limits) {
     let Some(text) = reply else { return };
     let sent = async {
-        stream.write_all(&frame::encode_reply(text.as_bytes())).await?;
+        let reply = frame::encode_reply(text.as_bytes());
+        // Without waiting for the reactor first (crate::eager); tokio writes whatever is left.
+        let now = crate::eager::write_now(&stream, &reply);
+        stream.write_all(reply.get(now..).unwrap_or_default()).await?;
         stream.shutdown().await
     };
     if let Err(e) = sent.await {

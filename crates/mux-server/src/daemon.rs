@@ -23,7 +23,7 @@ use crate::policy::Policy;
 use crate::privileges::{self, DropError, Identity};
 use crate::reload::{self, Reloader};
 use crate::run_dir::{RunDir, RunDirError};
-use crate::{check, logging, metrics, scrape, server, signals};
+use crate::{check, logging, metrics, open_files, scrape, server, signals};
 use backends::secret::{KeyError, Keyer};
 use sd_notify::NotifyState;
 use std::os::unix::net::UnixListener;
@@ -171,7 +171,8 @@ pub fn start(config: Config) -> Result<(), StartError> {
         tracing::info!("running as user {user}");
     }
 
-    // 5. The runtime.
+    // 5. The runtime, with room for the connection cap: every connection is a descriptor.
+    let open_files = open_files::raise();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         // Each mechanism has its own pool of `pool_size`; the runtime must have room for all.
@@ -181,11 +182,31 @@ pub fn start(config: Config) -> Result<(), StartError> {
         .map_err(StartError::Runtime)?;
     let policy = Arc::new(policy);
     let join_realm = config.policy.join_realm;
-    let Config { chain, server: server_config, metrics_listen, .. } = config;
+    let Config { chain, server: mut server_config, metrics_listen, .. } = config;
     let served = runtime.block_on(async move {
         // 6. Signals (and the other tasks beside the request path).
         let shutdown = signals::shutdown()?;
         tracing::info!("master pid is: {}", std::process::id());
+        match open_files {
+            Ok(limit) => {
+                tracing::info!(
+                    "open files limit: soft {} (started with {}), hard {}",
+                    limit.soft,
+                    limit.before,
+                    limit.hard
+                );
+                let cap = open_files::connection_cap(server_config.max_connections, limit.soft);
+                if cap < server_config.max_connections {
+                    tracing::warn!(
+                        "connection limit lowered from {} to {cap}, below the open files limit {}",
+                        server_config.max_connections,
+                        limit.soft
+                    );
+                    server_config.max_connections = cap;
+                }
+            }
+            Err(e) => tracing::warn!("cannot read the open files limit: {e}"),
+        }
         let mut serving = Vec::with_capacity(listeners.len());
         for (name, listener) in listeners {
             serving.push(tokio::net::UnixListener::from_std(listener)?);

@@ -64,27 +64,32 @@ pub enum Decoded {
 /// buffer is at most five fields of `max_field` bytes, so re-parsing from the start is cheap and
 /// keeps the decoder free of state.
 pub fn decode_request(buf: &[u8], max_field: usize) -> Decoded {
-    let mut fields: Vec<&[u8]> = Vec::with_capacity(5);
+    // On the stack: this runs after every read of every request.
+    let mut fields: [&[u8]; 5] = [&[]; 5];
+    let mut count = 0;
     let mut rest = buf;
     let mut partial = false;
     // A fifth field is read only if its first byte has already arrived (reference §1.7).
-    while fields.len() < 5 && !(fields.len() == 4 && rest.is_empty()) {
+    while count < 5 && !(count == 4 && rest.is_empty()) {
         let Some((len_bytes, body)) = rest.split_first_chunk::<2>() else {
             partial = true;
             break;
         };
         let len = usize::from(u16::from_be_bytes(*len_bytes));
         if len > max_field {
-            return Decoded::Oversize { index: fields.len(), len };
+            return Decoded::Oversize { index: count, len };
         }
         let Some((field, tail)) = body.split_at_checked(len) else {
             partial = true;
             break;
         };
-        fields.push(field);
+        if let Some(slot) = fields.get_mut(count) {
+            *slot = field;
+        }
+        count += 1;
         rest = tail;
     }
-    let [login, password, service, realm, ref fifth @ ..] = fields[..] else {
+    let [login, password, service, realm, ref fifth @ ..] = *fields.get(..count).unwrap_or_default() else {
         return Decoded::Incomplete;
     };
     Decoded::Request {

@@ -1,10 +1,11 @@
 //! The saslauthd wire protocol and the saslauthd-rs daemon as a library. The request path reads
-//! top to bottom: [`server`] (accept) → [`connection`] (read frame, via [`frame`]) → [`policy`]
-//! (field checks, realm, [`cache`], [`penalty`]) → [`chain`] → a [`backends::Verifier`] → an
-//! [`answer`]: a [`reply`], or a tempfail. Start-up: [`cli`] → [`config`] → [`daemon`] (with
-//! [`run_dir`], [`daemonize`], [`privileges`], [`signals`]); beside the request path:
-//! [`metrics`] and its endpoint [`scrape`], the [`control`] socket (speaking
-//! [`control_protocol`]) and [`reload`], shared by SIGHUP and the control socket.
+//! top to bottom: [`server`] (accept, under the cap of [`slots`]) → [`connection`] (read frame,
+//! via [`frame`]) → [`policy`] (field checks, realm, [`cache`], [`penalty`]) → [`chain`] → a
+//! [`backends::Verifier`] → an [`answer`]: a [`reply`], or a tempfail. Start-up: [`cli`] →
+//! [`config`] → [`daemon`] (with [`run_dir`], [`daemonize`], [`privileges`], [`signals`],
+//! [`open_files`]); beside the request path: [`metrics`] and its endpoint [`scrape`], the
+//! [`control`] socket (speaking [`control_protocol`]) and [`reload`], shared by SIGHUP and the
+//! control socket.
 //!
 //! Only [`frame`] and [`control_protocol`], the codecs, are built without the `daemon` feature
 //! (on by default): clients such as testsaslauthd and the fuzz targets take them with `default-features = false` and link
@@ -30,10 +31,12 @@ cfg_daemon! {
     pub mod control;
     pub mod daemon;
     pub mod daemonize;
+    pub mod eager;
     pub mod inherited;
     pub mod log_safe;
     pub mod logging;
     pub mod metrics;
+    pub mod open_files;
     pub mod penalty;
     pub mod policy;
     pub mod privileges;
@@ -43,4 +46,5 @@ cfg_daemon! {
     pub mod scrape;
     pub mod server;
     pub mod signals;
+    pub mod slots;
 }

@@ -92,6 +92,7 @@ pub struct Metrics {
     latency: Family<RequestLabels, Histogram, fn() -> Histogram>,
     backend_up: Family<MechLabels, Gauge>,
     connections: Gauge,
+    shed: Counter,
 }
 
 static METRICS: OnceLock<Metrics> = OnceLock::new();
@@ -127,6 +128,7 @@ impl Metrics {
         let backend_up = Family::<MechLabels, Gauge>::default();
         let connections = Gauge::default();
         let credential_successes = Family::<CredentialLabels, Counter>::default();
+        let shed = Counter::default();
         registry.register("requests", "Requests answered, by mechanism and result", requests.clone());
         registry.register(
             "credential_successes",
@@ -141,6 +143,11 @@ impl Metrics {
             backend_up.clone(),
         );
         registry.register("connections", "Connections being served", connections.clone());
+        registry.register(
+            "connections_shed",
+            "Connections closed without a complete request to make room at --max-connections",
+            shed.clone(),
+        );
         // The build and the reload status (contrib/prometheus's SaslauthdReloadFailed alert reads
         // it), from the one status SIGHUP and the control socket's reload both set.
         registry.register_collector(Box::new(StatusCollector(crate::reload::status())));
@@ -152,6 +159,7 @@ impl Metrics {
             latency,
             backend_up,
             connections,
+            shed,
         }
     }
 
@@ -187,6 +195,11 @@ impl Metrics {
     /// The gauge of open connections (incremented and decremented around each connection).
     pub fn connections(&self) -> &Gauge {
         &self.connections
+    }
+
+    /// The counter of connections shed at the connection cap ([`crate::slots`]).
+    pub fn shed(&self) -> &Counter {
+        &self.shed
     }
 
     /// The OpenMetrics text exposition.

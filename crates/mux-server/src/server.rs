@@ -1,6 +1,7 @@
-//! Step "accept": listeners → one task per connection, under a global connection cap, until
-//! shutdown. Every connection gets its own task, so a slow client or a slow backend delays only
-//! itself (Cyrus serves one connection per worker process, reference §2.4).
+//! Step "accept": listeners → one task per connection, under a global connection cap
+//! ([`crate::slots`]: at the cap, the connection silent the longest without a complete request
+//! makes room), until shutdown. Every connection gets its own task, so a slow client or a slow
+//! backend delays only itself (Cyrus serves one connection per worker process, reference §2.4).
 
 use crate::answer::Answer;
 use crate::connection::{self, Limits, Received};
@@ -8,11 +9,12 @@ use crate::log_safe::LogSafe;
 use crate::metrics::{self, RequestResult};
 use crate::policy::Policy;
 use crate::reply::Reply;
+use crate::slots::{Pressure, Slot, Slots};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::{UnixListener, UnixStream};
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::watch;
 
 /// Connections served at once by default (`--max-connections`).
 pub const MAX_CONNECTIONS: usize = 1024;
@@ -24,7 +26,9 @@ pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 pub struct ServerConfig {
     /// Per-connection limits.
     pub limits: Limits,
-    /// Connections served at once; more wait in the listen backlog.
+    /// Connections served at once; at the cap, a newcomer takes the slot of the connection
+    /// silent the longest that has not sent a complete request ([`crate::slots`]), or waits in
+    /// the listen backlog if every connection has a request in progress.
     pub max_connections: usize,
     /// How long in-flight requests may finish after shutdown was asked for.
     pub shutdown_grace: Duration,
@@ -44,7 +48,7 @@ pub async fn run(
     config: ServerConfig,
     shutdown: impl Future<Output = ()>,
 ) {
-    let slots = Arc::new(Semaphore::new(config.max_connections.max(1)));
+    let slots = Slots::new(config.max_connections);
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut loops = tokio::task::JoinSet::new();
     for listener in listeners {
@@ -54,8 +58,7 @@ pub async fn run(
     let _ = stop_tx.send(true);
     while loops.join_next().await.is_some() {}
     // Every connection holds a slot; getting them all back means every request has finished.
-    let all = u32::try_from(config.max_connections.max(1)).unwrap_or(u32::MAX);
-    if tokio::time::timeout(config.shutdown_grace, slots.acquire_many(all)).await.is_err() {
+    if tokio::time::timeout(config.shutdown_grace, slots.all_free()).await.is_err() {
         tracing::info!("shutdown: abandoning requests still in progress");
     }
 }
@@ -64,20 +67,13 @@ async fn accept_loop(
     listener: UnixListener,
     policy: Arc<Policy>,
     config: ServerConfig,
-    slots: Arc<Semaphore>,
+    slots: Arc<Slots>,
     mut stop: watch::Receiver<bool>,
 ) {
+    let mut pressure = Pressure::new(slots.cap());
     loop {
-        let slot = match slots.clone().try_acquire_owned() {
-            Ok(slot) => slot,
-            Err(_) => {
-                tracing::warn!("connection limit {} reached; new clients wait", config.max_connections);
-                tokio::select! {
-                    slot = slots.clone().acquire_owned() => match slot { Ok(s) => s, Err(_) => return },
-                    () = stopped(&mut stop) => return,
-                }
-            }
-        };
+        // Accept first, then find a slot: a slot is made (by shedding) only for a client that
+        // is there. At the cap this holds one descriptor beyond it, per listener.
         let stream = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => stream,
@@ -90,11 +86,20 @@ async fn accept_loop(
             },
             () = stopped(&mut stop) => return,
         };
+        let slot = match slots.take(&stream) {
+            Some(slot) => slot,
+            None => tokio::select! {
+                slot = slots.room(&stream, |shed| {
+                    if let (crate::slots::Shedding::Shed(_), Some(m)) = (shed, metrics::get()) {
+                        m.shed().inc();
+                    }
+                    pressure.note(shed);
+                }) => slot,
+                () = stopped(&mut stop) => return,
+            },
+        };
         let policy = policy.clone();
-        tokio::spawn(async move {
-            serve(stream, &policy, &config.limits).await;
-            drop(slot);
-        });
+        tokio::spawn(async move { serve(stream, slot, &policy, &config.limits).await });
     }
 }
 
@@ -105,14 +110,28 @@ async fn stopped(stop: &mut watch::Receiver<bool>) {
 }
 
 /// One connection, start to end.
-async fn serve(mut stream: UnixStream, policy: &Policy, limits: &Limits) {
+async fn serve(stream: UnixStream, slot: Slot, policy: &Policy, limits: &Limits) {
+    // Declared in this order so that `slot` is dropped before `stream` is closed, even when the
+    // task is cancelled: the slot table must never name a closed descriptor.
+    let mut stream = stream;
+    let slot = slot;
     let started = std::time::Instant::now();
     let metrics = metrics::get();
     if let Some(m) = metrics {
         m.connections().inc();
     }
+    let received = connection::read_request(&mut slot.watch(&mut stream), limits).await;
+    if !slot.read_done() {
+        // Shed to make room (its socket is shut down): nothing to answer, no one to answer.
+        tracing::debug!("connection shed at the connection limit");
+        if let Some(m) = metrics {
+            m.observe(policy.mechanism(), RequestResult::Incomplete, started.elapsed());
+            m.connections().dec();
+        }
+        return;
+    }
     // `None`: no complete request came, so there is nothing to answer.
-    let answer = match connection::read_request(&mut stream, limits).await {
+    let answer = match received {
         // A client that hangs up while its request is held by a penalty frees its connection
         // at once: fire-and-forget guessing costs the daemon nothing.
         Received::Request(raw) => Some(policy.decide_unless_gone(raw, connection::peer_gone(&stream)).await),

@@ -1,5 +1,5 @@
 //! The accept → frame → policy → reply path in process, with a scripted verifier and real UNIX
-//! sockets: isolation between clients, deadlines, pipelining, the connection cap.
+//! sockets: isolation between clients, deadlines, pipelining, the connection cap and shedding.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use backends::{Credentials, Outcome, Reject, Verifier, VerifyFuture};
@@ -164,17 +164,45 @@ async fn a_slow_backend_delays_only_its_own_request() {
 }
 
 #[tokio::test]
-async fn the_connection_cap_queues_rather_than_refuses() {
-    let mut cfg = config(Duration::from_millis(300));
+async fn at_the_cap_the_reader_silent_longest_makes_room() {
+    let mut cfg = config(Duration::from_secs(30));
     cfg.max_connections = 2;
     let server = start(cfg).await;
-    // Two stalled clients take both slots; a third waits until the deadline frees one.
+    let pause = || tokio::time::sleep(Duration::from_millis(100));
+    // `a` connects first but then sends a byte: `b` is the one silent the longest.
     let mut a = UnixStream::connect(&server.socket).await.unwrap();
+    pause().await;
     let mut b = UnixStream::connect(&server.socket).await.unwrap();
-    a.write_all(b"\x00").await.unwrap();
-    b.write_all(b"\x00").await.unwrap();
+    pause().await;
+    let full = request("joe", "good");
+    a.write_all(&full[..1]).await.unwrap();
+    pause().await;
+    // A newcomer is served long before the 30 s deadline would have freed a slot.
     let started = Instant::now();
     assert_eq!(exchange(&server.socket, &request("joe", "good")).await.as_deref(), Some("OK"));
-    assert!(started.elapsed() >= Duration::from_millis(200), "{:?}", started.elapsed());
+    assert!(started.elapsed() < Duration::from_secs(10), "{:?}", started.elapsed());
+    // `b` was closed without a reply (a tempfail to libsasl2); `a` kept its slot and is served.
+    assert_eq!(read_reply(&mut b).await, None);
+    a.write_all(&full[1..]).await.unwrap();
+    assert_eq!(read_reply(&mut a).await.as_deref(), Some("OK"));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_request_being_answered_keeps_its_slot() {
+    let mut cfg = config(Duration::from_secs(30));
+    cfg.max_connections = 1;
+    let server = start(cfg).await;
+    // The only slot holds a request the backend takes 2 s over: nothing to shed, so the next
+    // client waits for it rather than being refused, and both are answered.
+    let slow = tokio::spawn({
+        let socket = server.socket.clone();
+        async move { exchange(&socket, &request("slow", "good")).await }
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let started = Instant::now();
+    assert_eq!(exchange(&server.socket, &request("joe", "good")).await.as_deref(), Some("OK"));
+    assert!(started.elapsed() >= Duration::from_millis(1000), "{:?}", started.elapsed());
+    assert_eq!(slow.await.unwrap().as_deref(), Some("OK"));
     server.stop().await;
 }

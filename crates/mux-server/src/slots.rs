@@ -1,0 +1,337 @@
+//! The connection cap (`--max-connections`) and whom to shed when it is reached.
+//!
+//! Every served connection holds one slot. While it has not yet sent a complete request it is a
+//! *reader*, the only kind that may be shed: when a new client arrives and every slot is taken,
+//! the reader silent the longest (no byte received for the longest time) is shut down, so its
+//! task sees end-of-file and ends without a reply (a tempfail to libsasl2, as for any request
+//! that was never complete), and the newcomer takes its slot. A connection whose request has
+//! been read keeps its slot until it is answered. Without shedding, an idle flood larger than
+//! the cap left real clients in the listen backlog until idle ones reached their read deadline
+//! (issue 19); Cyrus has no cap and no deadline, and stops serving at far fewer.
+//!
+//! The table is one mutex over a fixed array of `cap` slots (taken, read, freed: three short
+//! critical sections per connection, about what a semaphore costs). Arrival times are atomics
+//! beside it, so a read that brings bytes never takes the lock. Shedding scans the readers: at
+//! most `cap` entries, and only when the cap is reached. A shed slot passes to the newcomer at
+//! once, without waiting for the shed task to end (an idle flood sheds thousands in a row);
+//! the descriptors of shed tasks not yet ended are bounded by [`MAX_SHEDDING`].
+
+use std::os::fd::{AsRawFd, RawFd};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::task::{Context, Poll};
+use std::time::Duration;
+use tokio::io::{AsyncRead, ReadBuf};
+use tokio::net::UnixStream;
+use tokio::sync::Notify;
+use tokio::time::Instant;
+
+/// Shed connections whose task has not ended yet, at most: each still holds its descriptor, so
+/// the daemon holds at most `cap + MAX_SHEDDING` client descriptors (plus one per listener
+/// being admitted), well inside [`crate::open_files::RESERVED`].
+pub const MAX_SHEDDING: usize = 4;
+
+/// The slots of one server: at most `cap` connections at once.
+#[derive(Debug)]
+pub struct Slots {
+    epoch: Instant,
+    /// When each slot's connection last brought bytes (or was accepted), in µs since `epoch`.
+    /// A shed task's late write can only make its successor look recently heard.
+    heard: Box<[AtomicU64]>,
+    table: Mutex<Table>,
+    /// Signalled each time a slot is freed or a shed task ends (the accept loop waits on it).
+    freed: Notify,
+}
+
+#[derive(Debug)]
+struct Table {
+    entries: Box<[Entry]>,
+    /// Indices of free slots.
+    free: Vec<usize>,
+    /// Shed connections whose task has not ended yet.
+    shedding: usize,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Entry {
+    state: State,
+    /// Which holder the slot has: bumped when it is shed, so the shed task's [`Slot`] no longer
+    /// owns it.
+    generation: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    Free,
+    /// Reading a request on this descriptor: may be shed. The descriptor is open for as long as
+    /// the slot is in this state (the task leaves it before closing its stream).
+    Reading(RawFd),
+    /// Its request was read: keeps the slot until its task ends.
+    Answering,
+}
+
+/// What [`Slots::shed_one`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shedding {
+    /// Shut down the reader silent the longest, silent for this long; its slot is free.
+    Shed(Duration),
+    /// [`MAX_SHEDDING`] shed tasks have not ended yet: wait for one.
+    Pending,
+    /// Every slot holds a request being answered: new clients wait for one to end.
+    Nothing,
+}
+
+impl Slots {
+    /// `cap` slots (at least one), all free.
+    pub fn new(cap: usize) -> Arc<Self> {
+        let cap = cap.max(1);
+        Arc::new(Self {
+            epoch: Instant::now(),
+            heard: (0..cap).map(|_| AtomicU64::new(0)).collect(),
+            table: Mutex::new(Table {
+                entries: vec![Entry { state: State::Free, generation: 0 }; cap].into_boxed_slice(),
+                free: (0..cap).rev().collect(),
+                shedding: 0,
+            }),
+            freed: Notify::new(),
+        })
+    }
+
+    /// How many connections may be served at once.
+    pub fn cap(&self) -> usize {
+        self.heard.len()
+    }
+
+    /// Resolves when every slot is free and every shed task has ended: every connection is over.
+    pub async fn all_free(&self) {
+        loop {
+            let freed = self.freed.notified();
+            {
+                let table = self.lock();
+                if table.free.len() == self.cap() && table.shedding == 0 {
+                    return;
+                }
+            }
+            freed.await;
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Table> {
+        // Every critical section leaves the table whole: a panic cannot poison it half-done.
+        self.table.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn now(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_micros()).unwrap_or(u64::MAX)
+    }
+
+    /// A slot for `stream`, just accepted, as a reader; `None` when all are taken.
+    pub fn take(self: &Arc<Self>, stream: &UnixStream) -> Option<Slot> {
+        let (index, generation) = {
+            let mut table = self.lock();
+            let index = table.free.pop()?;
+            let entry = table.entries.get_mut(index)?;
+            entry.state = State::Reading(stream.as_raw_fd());
+            (index, entry.generation)
+        };
+        let slot = Slot { slots: self.clone(), index, generation };
+        slot.heard();
+        Some(slot)
+    }
+
+    /// Make room: shut down the reader silent the longest and free its slot, unless
+    /// [`MAX_SHEDDING`] shed tasks are still on their way out.
+    pub fn shed_one(&self) -> Shedding {
+        let now = self.now();
+        let mut table = self.lock();
+        if table.shedding >= MAX_SHEDDING {
+            return Shedding::Pending;
+        }
+        let oldest = table
+            .entries
+            .iter()
+            .zip(self.heard.iter())
+            .enumerate()
+            .filter_map(|(i, (entry, heard))| match entry.state {
+                State::Reading(fd) => Some((heard.load(Ordering::Relaxed), i, fd)),
+                _ => None,
+            })
+            .min();
+        let Some((heard, index, fd)) = oldest else { return Shedding::Nothing };
+        // Under the lock: the task leaves `Reading` (and only then closes the descriptor) under
+        // this same lock, so `fd` is still this connection's. Shutting down both directions
+        // wakes the task's read with end-of-file and tells the client at once.
+        let _ = nix::sys::socket::shutdown(fd, nix::sys::socket::Shutdown::Both);
+        if let Some(entry) = table.entries.get_mut(index) {
+            *entry = Entry { state: State::Free, generation: entry.generation.wrapping_add(1) };
+        }
+        table.free.push(index);
+        table.shedding += 1;
+        drop(table);
+        Shedding::Shed(Duration::from_micros(now.saturating_sub(heard)))
+    }
+
+    /// A slot for `stream`, shedding readers silent the longest as needed; waits only when
+    /// every slot holds a request being answered. `on_shed` hears what each attempt did.
+    pub async fn room(self: &Arc<Self>, stream: &UnixStream, mut on_shed: impl FnMut(Shedding)) -> Slot {
+        loop {
+            // Created before looking: a slot freed in between leaves a permit for it (notify_one).
+            let freed = self.freed.notified();
+            if let Some(slot) = self.take(stream) {
+                return slot;
+            }
+            let shed = self.shed_one();
+            on_shed(shed);
+            if matches!(shed, Shedding::Shed(_)) {
+                continue;
+            }
+            freed.await;
+        }
+    }
+}
+
+/// One connection's slot; freed when dropped.
+#[derive(Debug)]
+pub struct Slot {
+    slots: Arc<Slots>,
+    index: usize,
+    generation: u64,
+}
+
+impl Slot {
+    /// The connection just brought bytes: it is not silent.
+    pub fn heard(&self) {
+        if let Some(heard) = self.slots.heard.get(self.index) {
+            heard.store(self.slots.now(), Ordering::Relaxed);
+        }
+    }
+
+    /// Reading is over (a request, or nothing): the connection can no longer be shed. `false`
+    /// if it was shed meanwhile (its socket is shut down: there is no one left to answer).
+    /// Must be called before the stream is closed.
+    pub fn read_done(&self) -> bool {
+        let mut table = self.slots.lock();
+        match table.entries.get_mut(self.index) {
+            Some(entry) if entry.generation == self.generation => {
+                entry.state = State::Answering;
+                true
+            }
+            _ => false,
+        }
+    }
+}
+
+/// A stream whose reads mark its slot as heard from (see [`Slot::watch`]).
+#[derive(Debug)]
+pub struct Heard<'a> {
+    stream: &'a mut UnixStream,
+    slot: &'a Slot,
+    /// The first read tries the socket at once ([`crate::eager`]).
+    first: bool,
+}
+
+impl Slot {
+    /// `stream`, just accepted, read through: each read that brings bytes marks this slot as
+    /// heard from, and the first one does not wait for the reactor ([`crate::eager`]).
+    pub fn watch<'a>(&'a self, stream: &'a mut UnixStream) -> Heard<'a> {
+        Heard { stream, slot: self, first: true }
+    }
+}
+
+impl AsyncRead for Heard<'_> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        if std::mem::take(&mut self.first) {
+            match crate::eager::read_now(self.stream, buf.initialize_unfilled()) {
+                Some(Ok(n)) => {
+                    buf.advance(n);
+                    if n > 0 {
+                        self.slot.heard();
+                    }
+                    return Poll::Ready(Ok(()));
+                }
+                Some(Err(e)) => return Poll::Ready(Err(e)),
+                None => {}
+            }
+        }
+        let polled = Pin::new(&mut *self.stream).poll_read(cx, buf);
+        if matches!(polled, Poll::Ready(Ok(()))) && buf.filled().len() > before {
+            self.slot.heard();
+        }
+        polled
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        {
+            let mut table = self.slots.lock();
+            match table.entries.get_mut(self.index) {
+                Some(entry) if entry.generation == self.generation => {
+                    entry.state = State::Free;
+                    table.free.push(self.index);
+                }
+                // Shed: the slot passed on already; one shed task fewer holds a descriptor.
+                _ => table.shedding = table.shedding.saturating_sub(1),
+            }
+        }
+        self.slots.freed.notify_one();
+    }
+}
+
+/// How often, at most, the accept loop says that the cap was reached.
+const PRESSURE_LOG_EVERY: Duration = Duration::from_secs(10);
+
+/// Says that the cap was reached, and what was shed meanwhile, once per [`PRESSURE_LOG_EVERY`]
+/// at most: an idle flood sheds thousands of connections, one log line each would be a flood too.
+#[derive(Debug)]
+pub struct Pressure {
+    cap: usize,
+    said: Option<Instant>,
+    shed: u64,
+    longest: Duration,
+    full: bool,
+}
+
+impl Pressure {
+    /// Nothing said yet about slots of `cap`.
+    pub fn new(cap: usize) -> Self {
+        Self { cap, said: None, shed: 0, longest: Duration::ZERO, full: false }
+    }
+
+    /// Count what [`Slots::shed_one`] did; log if it is time.
+    pub fn note(&mut self, what: Shedding) {
+        match what {
+            Shedding::Shed(silent) => {
+                self.shed += 1;
+                self.longest = self.longest.max(silent);
+            }
+            Shedding::Nothing => self.full = true,
+            Shedding::Pending => {}
+        }
+        if self.said.is_some_and(|t| t.elapsed() < PRESSURE_LOG_EVERY) || (self.shed == 0 && !self.full) {
+            return;
+        }
+        if self.shed > 0 {
+            tracing::warn!(
+                "connection limit {} reached: closed {} connection(s) without a complete request, \
+                 the longest silent for {:.1}s",
+                self.cap,
+                self.shed,
+                self.longest.as_secs_f32()
+            );
+        }
+        if self.full {
+            tracing::warn!(
+                "connection limit {} reached: every connection has a request in progress; new clients wait",
+                self.cap
+            );
+        }
+        *self = Self { said: Some(Instant::now()), ..Self::new(self.cap) };
+    }
+}
