@@ -168,7 +168,8 @@ fn cache_drops_an_old_password_at_the_first_failure() {
     let d = Ours::start(&args(&[&"-a", &"passwd-file", &"-O", &file.path(), &"-c", &"--no-penalty"]));
     assert_eq!(d.ask("alice", "old-pw", "smtp"), ok());
     let changed = pwdfile(&[("alice", "new-pw")]);
-    std::fs::copy(changed.path(), file.path()).unwrap();
+    // Renamed into place: read at once (an in-place rewrite waits to settle).
+    std::fs::rename(changed.path(), file.dir().join("passwd")).unwrap();
     assert_eq!(d.ask("alice", "old-pw", "smtp"), ok(), "still cached, as in Cyrus");
     assert_eq!(d.ask("alice", "typo", "smtp"), counted_reply("NO Incorrect password"));
     assert_eq!(d.ask("alice", "old-pw", "smtp"), counted_reply("NO Incorrect password"));

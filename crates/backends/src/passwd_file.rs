@@ -5,8 +5,9 @@
 //! `user:hash:uid:gid:gecos:home:shell:allow_services=smtp label=phone`. (Before app passwords
 //! the first line of a user won and the others were ignored, as in Dovecot.)
 //!
-//! The file is re-read as soon as it changes ([`WatchedFile`]); an unreadable file is a
-//! tempfail, never a `NO` — the password may be right. A line that cannot be a credential (an
+//! The file is re-read when it changes ([`WatchedFile`]: a renamed-in file at once, an in-place
+//! rewrite once quiet, never half-written); an unreadable file is a tempfail, never a `NO` — the
+//! password may be right. A line that cannot be a credential (an
 //! unknown scope key, a bad value, more credentials than `--max-credentials`) refuses start-up
 //! with `file:line`; found on a reload it is logged and its user answered with a tempfail until
 //! the file is fixed, while the other users go on.

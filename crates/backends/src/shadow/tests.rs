@@ -85,7 +85,10 @@ async fn a_vanished_file_is_a_tempfail_and_edits_apply_at_once() {
     let (dir, s) = shadow(&format!("good:{SHA512}:::::::\n"));
     let path = dir.path().join("shadow");
     assert_eq!(verify(&s, "good", RIGHT).await, Outcome::Ok);
-    std::fs::write(&path, format!("good:!{SHA512}:::::::\n")).unwrap();
+    // Replaced by a rename, as vipw does: read at once (an in-place rewrite waits to settle).
+    let tmp = dir.path().join("shadow.new");
+    std::fs::write(&tmp, format!("good:!{SHA512}:::::::\n")).unwrap();
+    std::fs::rename(&tmp, &path).unwrap();
     assert_eq!(verify(&s, "good", RIGHT).await, Outcome::No(Reject::IncorrectPassword));
     std::fs::remove_file(&path).unwrap();
     assert!(matches!(verify(&s, "good", RIGHT).await, Outcome::Unavailable(_)));
