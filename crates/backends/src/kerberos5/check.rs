@@ -12,6 +12,7 @@
 //! the keytab is known to be current ([`super::keytab_check`]): a stale keytab is found by the
 //! KDC's ticket only after a right password, and a wrong one must not get a different answer.
 
+use super::codes as code;
 use super::context::{Context, Krb5Error};
 use super::keytab_check::{KeytabChecks, Verdict};
 use super::principal::{self, RealmSource};
@@ -50,28 +51,6 @@ impl Request {
             password,
         }
     }
-}
-
-/// com_err codes from `<krb5/krb5.h>` (MIT 1.20) that the classification needs.
-mod code {
-    pub const KDC_ERR_NAME_EXP: i32 = -1765328383;
-    pub const KDC_ERR_C_PRINCIPAL_UNKNOWN: i32 = -1765328378;
-    pub const KDC_ERR_NULL_KEY: i32 = -1765328375;
-    pub const KDC_ERR_POLICY: i32 = -1765328372;
-    pub const KDC_ERR_CLIENT_REVOKED: i32 = -1765328366;
-    pub const KDC_ERR_CLIENT_NOTYET: i32 = -1765328363;
-    pub const KDC_ERR_KEY_EXP: i32 = -1765328361;
-    pub const KDC_ERR_PREAUTH_FAILED: i32 = -1765328360;
-    pub const AP_ERR_BAD_INTEGRITY: i32 = -1765328353;
-    pub const PARSE_ILLCHAR: i32 = -1765328251;
-    pub const PARSE_MALFORMED: i32 = -1765328250;
-    pub const REALM_UNKNOWN: i32 = -1765328230;
-    pub const PREAUTH_FAILED: i32 = -1765328174;
-    pub const ERR_HOST_REALM_UNKNOWN: i32 = -1765328167;
-    pub const REALM_CANT_RESOLVE: i32 = -1765328164;
-    pub const AP_ERR_BADKEYVER: i32 = -1765328340;
-    pub const KT_NOTFOUND: i32 = -1765328203;
-    pub const KT_KVNONOTFOUND: i32 = -1765328154;
 }
 
 /// The AS exchange failed because of the credentials: unknown principal, wrong password

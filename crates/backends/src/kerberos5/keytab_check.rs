@@ -26,6 +26,7 @@
 //! password reveals a stale keytab, wrong ones tempfail too. A KDC that does not answer the
 //! check makes this request a tempfail and is not remembered.
 
+use super::codes as code;
 use super::context::{Context, Keytab, Principal};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -61,24 +62,6 @@ pub struct KeytabChecks {
 /// and a time) is still whole.
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-/// com_err codes (MIT 1.20 `<krb5/krb5.h>`) a keytab AS exchange fails with.
-mod code {
-    pub const KDC_ERR_NAME_EXP: i32 = -1765328383;
-    pub const KDC_ERR_C_PRINCIPAL_UNKNOWN: i32 = -1765328378;
-    pub const KDC_ERR_NULL_KEY: i32 = -1765328375;
-    pub const KDC_ERR_POLICY: i32 = -1765328372;
-    pub const KDC_ERR_CLIENT_REVOKED: i32 = -1765328366;
-    pub const KDC_ERR_CLIENT_NOTYET: i32 = -1765328363;
-    pub const KDC_ERR_KEY_EXP: i32 = -1765328361;
-    pub const KDC_ERR_PREAUTH_FAILED: i32 = -1765328360;
-    pub const KDC_ERR_PREAUTH_REQUIRED: i32 = -1765328359;
-    pub const AP_ERR_BAD_INTEGRITY: i32 = -1765328353;
-    pub const AP_ERR_BADKEYVER: i32 = -1765328340;
-    pub const KT_NOTFOUND: i32 = -1765328203;
-    pub const KT_KVNONOTFOUND: i32 = -1765328154;
-    pub const PREAUTH_FAILED: i32 = -1765328174;
 }
 
 /// How a failed keytab AS exchange reads: `Some(Stale)` when the keys disagree (the KDC found

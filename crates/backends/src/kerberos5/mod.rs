@@ -10,6 +10,7 @@
 //! current before a `NO` in [`keytab_check`].
 
 mod check;
+mod codes;
 mod context;
 mod ffi;
 pub mod keytab_check;
