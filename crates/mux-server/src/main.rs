@@ -7,6 +7,15 @@ use mux_server::config::Config;
 use mux_server::daemon::{self, Report, StartError};
 use std::process::ExitCode;
 
+/// Every heap block is zeroed when freed, and when a `realloc` moves it (the crate leaves
+/// `realloc` to `GlobalAlloc`'s default, which allocates, copies and frees). Our own password
+/// buffers zero themselves; this covers the copies dependencies make and never wipe, such as
+/// ldap3's encoding of a bind request (SECURITY.md, "Passwords"). Memory that C libraries get
+/// from malloc directly (PAM modules, libsqlite3) is not covered.
+#[global_allocator]
+static ALLOCATOR: zeroizing_alloc::ZeroAlloc<std::alloc::System> =
+    zeroizing_alloc::ZeroAlloc(std::alloc::System);
+
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,

@@ -2,8 +2,9 @@
 //!
 //! Methods: `bind` (search for exactly one entry as the service account, then bind as it),
 //! `custom` (read the password attribute, check it locally), `fastbind` (bind to the DN made
-//! from `ldap_filter`). User binds run on their own pool of connections, never used for
-//! searches, so a search can never run with a user's rights. Replies are `OK` or a bare `NO`
+//! from `ldap_filter`). User binds run on their own connections, never used for searches, so a
+//! search can never run with a user's rights; each is closed after its bind, so that the request
+//! holding the password does not stay in its buffer (the user-bind pool bounds how many are open). Replies are `OK` or a bare `NO`
 //! as from Cyrus; a server that cannot be reached or answers with an error that says nothing
 //! about the credentials is a tempfail, after one retry on a fresh connection.
 
@@ -282,8 +283,10 @@ impl Ldap {
             Ok(r) => r,
             Err(e) => return Err(Failure::Retry(format!("bind: {e}"))),
         };
-        // The connection now holds this user's identity (or none); it only ever binds again.
-        self.users.put(conn);
+        // Not pooled: its write buffer still holds the bind request, password included, and
+        // only closing the connection frees (and so wipes) it. This costs a TCP connection
+        // (and a TLS handshake, where used) per user bind.
+        self.users.close(conn).await;
         match result.rc {
             0 => Ok(Ok(())),
             // invalidCredentials, insufficientAccess, invalidDNSyntax, other (lak.c), plus

@@ -5,7 +5,8 @@
 //! (unless all did). A pooled connection to a later server is dropped once it is older than
 //! that interval, so traffic returns to the first server when it is back. Idle connections
 //! closed by the server are noticed on checkout (`is_closed`) or by the failed operation, which
-//! the verifier then retries once on a fresh connection.
+//! the verifier then retries once on a fresh connection. Connections that carried a user's bind
+//! are closed after it rather than pooled ([`Pool::close`]).
 
 use ldap3::{Ldap, LdapConnAsync, LdapConnSettings, LdapError};
 use rustls::ClientConfig;
@@ -166,7 +167,8 @@ fn describe(e: &LdapError, start_tls: bool) -> String {
 /// Connections of one kind, each bound as the same identity after checkout. At most `size`
 /// are open: a request finding all of them busy waits for one (up to the operation timeout)
 /// rather than opening more, so a burst neither churns connections (each new one costs the
-/// server a TCP handshake and a bind) nor grows the daemon's descriptors without bound.
+/// server a TCP handshake and a bind) nor grows the daemon's descriptors without bound. (The
+/// user-bind pool returns none: each is [`Pool::close`]d after its one bind.)
 pub struct Pool {
     connector: Arc<Connector>,
     idle: Mutex<Vec<Conn>>,
@@ -234,6 +236,20 @@ impl Pool {
         }
         conn.slot = Some(slot);
         Ok(conn)
+    }
+
+    /// Close a connection for good: an LDAP unbind (RFC 4511 §4.3; it has no response, so this
+    /// waits for no round trip), then the socket. Its slot is freed when it is dropped here.
+    ///
+    /// For connections whose write buffer held a user's password: ldap3 encodes each request
+    /// into its connection's buffer (a tokio-util `Framed` `BytesMut`) and leaves the bytes of
+    /// sent requests in that buffer's capacity until later requests overwrite them, without
+    /// exposing the buffer. Only ending the connection frees the buffer, which the daemon's
+    /// zeroing allocator then wipes.
+    pub async fn close(&self, mut conn: Conn) {
+        if let Err(e) = conn.ldap.with_timeout(self.timeout).unbind().await {
+            tracing::debug!("ldap unbind: {e}");
+        }
     }
 
     /// Return a connection that is still good for this pool's use. (One that is not is
