@@ -126,6 +126,10 @@ pub struct LdapConfig {
     pub failback: Duration,
     /// `ldap_pool_size` (ours): connections open at most per pool (searches, user binds).
     pub pool_size: usize,
+    /// `ldap_reuse_bind_connections` (ours, default no): keep a user-bind connection pooled after
+    /// its bind. Faster (no connection per login), but its write buffer keeps the last bind
+    /// request, password included, in memory until the next bind overwrites it.
+    pub reuse_bind_connections: bool,
     /// `ldap_dn_cache_ttl` (ours): how long a login's DN is reused without a search (0: never).
     pub dn_cache_ttl: Duration,
     /// `ldap_hash_cache_ttl` (ours, `custom`): how long a stored value that matched is not
@@ -193,6 +197,7 @@ pub const KNOWN_KEYS: &[&str] = &[
     "ldap_debug",
     "ldap_failback_interval",
     "ldap_pool_size",
+    "ldap_reuse_bind_connections",
     "ldap_dn_cache_ttl",
     "ldap_hash_cache_ttl",
 ];
@@ -396,6 +401,7 @@ impl LdapConfig {
             tls,
             failback: Duration::from_secs(conf.get_number::<u64>("ldap_failback_interval")?.unwrap_or(30)),
             pool_size: conf.get_number::<usize>("ldap_pool_size")?.unwrap_or(8).max(1),
+            reuse_bind_connections: conf.get_bool("ldap_reuse_bind_connections")?.unwrap_or(false),
             dn_cache_ttl,
             hash_cache_ttl,
         })
@@ -480,6 +486,13 @@ mod tests {
         assert!(c.group.is_none());
         assert!(c.tls.check_peer, "verification is on unless turned off");
         assert!(c.dn_cache_ttl.is_zero(), "every login is searched unless asked otherwise");
+    }
+
+    #[test]
+    fn bind_connections_are_closed_unless_reuse_is_asked_for() {
+        assert!(!config("").unwrap().reuse_bind_connections);
+        assert!(config("ldap_reuse_bind_connections: yes\n").unwrap().reuse_bind_connections);
+        assert!(config("ldap_reuse_bind_connections: sometimes\n").is_err());
     }
 
     #[test]

@@ -283,10 +283,15 @@ impl Ldap {
             Ok(r) => r,
             Err(e) => return Err(Failure::Retry(format!("bind: {e}"))),
         };
-        // Not pooled: its write buffer still holds the bind request, password included, and
-        // only closing the connection frees (and so wipes) it. This costs a TCP connection
-        // (and a TLS handshake, where used) per user bind.
-        self.users.close(conn).await;
+        // Not pooled by default: its write buffer still holds the bind request, password
+        // included, and only closing the connection frees (and so wipes) it. This costs a TCP
+        // connection (and a TLS handshake, where used) per user bind; `ldap_reuse_bind_connections`
+        // trades the wipe for that cost.
+        if self.config.reuse_bind_connections {
+            self.users.put(conn);
+        } else {
+            self.users.close(conn).await;
+        }
         match result.rc {
             0 => Ok(Ok(())),
             // invalidCredentials, insufficientAccess, invalidDNSyntax, other (lak.c), plus
