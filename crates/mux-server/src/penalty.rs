@@ -534,6 +534,8 @@ fn bump(record: &mut Record, guess: [u8; 16], now: Instant) -> u32 {
 fn client_ip(creds: &Credentials) -> Option<IpAddr> {
     let ip = creds.client_ip()?;
     let ip = ip.strip_prefix('[').and_then(|i| i.strip_suffix(']')).unwrap_or(ip);
+    // A `%zone` (libsasl2's getnameinfo writes one for link-local IPv6) as the scope's parse does.
+    let ip = ip.split('%').next().unwrap_or(ip);
     ip.parse::<IpAddr>().ok().map(|a| a.to_canonical())
 }
 
@@ -566,6 +568,12 @@ mod tests {
         let admission = p.admit(c).await?;
         p.failure(&admission, c);
         Ok(admission.held)
+    }
+
+    #[test]
+    fn a_zoned_address_is_still_an_address() {
+        assert_eq!(client_ip(&creds("joe", "x", Some("[fe80::1%eth0];25"))), "fe80::1".parse().ok());
+        assert_eq!(client_ip(&creds("joe", "x", Some("fe80::1%eth0;25"))), "fe80::1".parse().ok());
     }
 
     #[test]
