@@ -32,6 +32,17 @@ use tokio::time::Instant;
 /// being admitted), well inside [`crate::open_files::RESERVED`].
 pub const MAX_SHEDDING: usize = 4;
 
+/// How many waiting-with-data readers one shedding passes over before it sheds the oldest anyway.
+const MAX_PASSED_OVER: usize = 8;
+
+/// Whether bytes (or an end-of-file) wait unread on `fd`: `recv` with `MSG_PEEK | MSG_DONTWAIT`,
+/// which neither consumes nor blocks. The caller holds the table's lock, so `fd` is still open.
+fn has_bytes_waiting(fd: RawFd) -> bool {
+    use nix::sys::socket::{MsgFlags, recv};
+    let mut byte = [0u8; 1];
+    matches!(recv(fd, &mut byte, MsgFlags::MSG_PEEK | MsgFlags::MSG_DONTWAIT), Ok(n) if n > 0)
+}
+
 /// The slots of one server: at most `cap` connections at once.
 #[derive(Debug)]
 pub struct Slots {
@@ -148,17 +159,29 @@ impl Slots {
         if table.shedding >= MAX_SHEDDING {
             return Shedding::Pending;
         }
-        let oldest = table
-            .entries
-            .iter()
-            .zip(self.heard.iter())
-            .enumerate()
-            .filter_map(|(i, (entry, heard))| match entry.state {
-                State::Reading(fd) => Some((heard.load(Ordering::Relaxed), i, fd)),
-                _ => None,
-            })
-            .min();
-        let Some((heard, index, fd)) = oldest else { return Shedding::Nothing };
+        // The oldest reader whose request has not arrived: one whose bytes already wait in the
+        // socket (its task has not run yet, as under heavy load) is a client about to be served,
+        // not an idle one, and is passed over (a few times at most: one peek each).
+        let mut passed_over: Vec<usize> = Vec::new();
+        let (heard, index, fd) = loop {
+            let oldest = table
+                .entries
+                .iter()
+                .zip(self.heard.iter())
+                .enumerate()
+                .filter(|(i, _)| !passed_over.contains(i))
+                .filter_map(|(i, (entry, heard))| match entry.state {
+                    State::Reading(fd) => Some((heard.load(Ordering::Relaxed), i, fd)),
+                    _ => None,
+                })
+                .min();
+            let Some((heard, index, fd)) = oldest else { return Shedding::Nothing };
+            if passed_over.len() < MAX_PASSED_OVER && has_bytes_waiting(fd) {
+                passed_over.push(index);
+                continue;
+            }
+            break (heard, index, fd);
+        };
         // Under the lock: the task leaves `Reading` (and only then closes the descriptor) under
         // this same lock, so `fd` is still this connection's. Shutting down both directions
         // wakes the task's read with end-of-file and tells the client at once.
