@@ -233,10 +233,11 @@ fuzz_target!(|data: &[u8]| {
         Target::Filter if check_filter_template(template, known).is_ok() => {
             assert!(ldap3::parse_filter(&whole).is_ok(), "accepted {template:?} expands to {whole:?}");
         }
-        // A user DN comes from the server: a valid DN, never the empty one (no user's entry).
+        // A user DN comes from the server: a valid DN naming an entry, never the empty one nor
+        // white space alone (which the lenient LDAPv2 reading takes as the empty DN).
         Target::Dn
             if check_dn_template(template, known).is_ok()
-                && user_dn.is_none_or(|d| !d.is_empty() && check_dn(d).is_ok()) =>
+                && user_dn.is_none_or(|d| !d.trim().is_empty() && check_dn(d).is_ok()) =>
         {
             assert_eq!(check_dn(&whole), Ok(()), "accepted {template:?} expands to {whole:?}");
         }
