@@ -368,6 +368,14 @@ fn under_socket_activation_the_control_socket_sits_beside_the_passed_one() {
         .spawn()
         .unwrap();
     let pgid = nix::unistd::Pid::from_raw(child.id() as i32);
+    // Whatever fails below, the activator and the daemon it started go with the test.
+    struct KillGroup(nix::unistd::Pid);
+    impl Drop for KillGroup {
+        fn drop(&mut self) {
+            let _ = nix::sys::signal::killpg(self.0, nix::sys::signal::Signal::SIGKILL);
+        }
+    }
+    let _guard = KillGroup(pgid);
     let started = Instant::now();
     while !mux.exists() {
         assert!(started.elapsed() < Duration::from_secs(10), "systemd-socket-activate did not listen");
