@@ -37,7 +37,7 @@ pub use pam::{FailDelay, PamService, pwdfile_stack};
 pub use postfix::Postfix;
 pub use postgres::Postgres;
 pub use private_etc::PrivateEtc;
-pub use pwdfile::{PwdFile, mkpasswd_sha512, pwdfile, pwdfile_raw};
+pub use pwdfile::{PwdFile, mkpasswd, mkpasswd_sha512, pwdfile, pwdfile_raw};
 pub use run::{Finished, client, clients_agree, testsaslauthd};
 pub use sasl_check::{SASL_BADAUTH, SASL_FAIL, SASL_OK, SaslCheck};
 pub use server::PwdServer;

@@ -51,6 +51,17 @@ pub fn pwdfile_raw(content: &[u8]) -> PwdFile {
     PwdFile { dir, path }
 }
 
+/// A crypt(3) hash of `password` by the system's `mkpasswd -m METHOD` (libxcrypt); panics when
+/// mkpasswd refuses (an unknown method, say).
+pub fn mkpasswd(method: &str, password: &str) -> String {
+    let out = Command::new(require_program("mkpasswd", "whois"))
+        .args(["-m", method, "--", password])
+        .output()
+        .expect("run mkpasswd");
+    assert!(out.status.success(), "mkpasswd -m {method}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).expect("mkpasswd prints ASCII").trim_end().to_owned()
+}
+
 /// A SHA-512 crypt(3) hash of `password` made by the real `mkpasswd` (libxcrypt).
 pub fn mkpasswd_sha512(password: &str) -> String {
     assert!(

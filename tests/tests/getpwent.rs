@@ -4,9 +4,8 @@
 //! nothing is left behind if a test fails), ours and Cyrus side by side.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::process::Command;
+use saslauthd_tests::mkpasswd;
 
-use saslauthd_tests::bins::require_program;
 use saslauthd_tests::run::load;
 use saslauthd_tests::{
     Daemon, DaemonBuilder, PrivateEtc, RawReply, Target, both_targets, counted_reply, request, send_raw_open,
@@ -14,16 +13,6 @@ use saslauthd_tests::{
 
 const RIGHT: &str = "Getpwent-canary-4Rw";
 const WRONG: &str = "not-the-password";
-
-/// A crypt(3) hash of `password` by the system's `mkpasswd -m <method>` (libxcrypt).
-fn mkpasswd(method: &str, password: &str) -> String {
-    let out = Command::new(require_program("mkpasswd", "whois"))
-        .args(["-m", method, "--", password])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "mkpasswd -m {method}: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).unwrap().trim_end().to_owned()
-}
 
 fn passwd_line(name: &str, field: &str, uid: u32) -> String {
     format!("{name}:{field}:{uid}:{uid}:getpwent test:/nonexistent:/usr/sbin/nologin\n")

@@ -4,6 +4,7 @@
 //! and StartTLS with a CA made here), and a benchmark against Cyrus.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use saslauthd_tests::mkpasswd;
 use std::path::PathBuf;
 use std::process::Command;
 use std::sync::Arc;
@@ -492,16 +493,6 @@ fn slappasswd(args: &[&str], password: &str) -> String {
         .output()
         .unwrap();
     assert!(out.status.success(), "slappasswd {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).unwrap().trim_end().to_owned()
-}
-
-/// A crypt(3) hash by `mkpasswd -m METHOD` (libxcrypt).
-fn mkpasswd(method: &str, password: &str) -> String {
-    let out = Command::new(require_program("mkpasswd", "whois"))
-        .args(["-m", method, "--", password])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "mkpasswd -m {method}: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8(out.stdout).unwrap().trim_end().to_owned()
 }
 

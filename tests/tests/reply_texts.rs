@@ -12,10 +12,9 @@
 //! `NO NULL response from mechanism` (Cyrus's own mechanism or malloc bugs).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use saslauthd_tests::mkpasswd;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
-use saslauthd_tests::bins::require_program;
 use saslauthd_tests::sasldb::Sasldb;
 use saslauthd_tests::slapd::SUFFIX;
 use saslauthd_tests::{
@@ -65,15 +64,6 @@ struct Mech {
     name: &'static str,
     option: Option<PathBuf>,
     cases: Vec<Case>,
-}
-
-fn mkpasswd(method: &str, password: &str) -> String {
-    let out = Command::new(require_program("mkpasswd", "whois"))
-        .args(["-m", method, "--", password])
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    String::from_utf8(out.stdout).unwrap().trim_end().to_owned()
 }
 
 fn today() -> i64 {

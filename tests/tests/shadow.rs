@@ -4,6 +4,7 @@
 //! touched) for ours and Cyrus side by side.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use saslauthd_tests::mkpasswd;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -19,14 +20,6 @@ const NIS_TEXT: &str = "NO Insufficient permission to access NIS authentication 
 /// Days since 1970-01-01 (UTC), as both daemons compute "today".
 fn today() -> i64 {
     i64::try_from(SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() / 86_400).unwrap()
-}
-
-/// A crypt(3) hash of `password` by the system's `mkpasswd -m <method>` (libxcrypt).
-fn mkpasswd(method: &str, password: &str) -> String {
-    let mkpasswd = require_program("mkpasswd", "whois");
-    let out = Command::new(mkpasswd).args(["-m", method, "--", password]).output().expect("run mkpasswd");
-    assert!(out.status.success(), "mkpasswd -m {method}: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).unwrap().trim_end().to_owned()
 }
 
 /// One shadow(5) line: `name:hash:lstchg::max:::expire:` (empty numbers = unset).

@@ -5,6 +5,7 @@
 //! (recovery without restarting the daemon); a SQLite file.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use saslauthd_tests::mkpasswd;
 use std::path::Path;
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -17,16 +18,6 @@ use saslauthd_tests::mariadb::MariaDb;
 use saslauthd_tests::pki::Pki;
 use saslauthd_tests::proc::{children_cpu_ms, cpu_ms, fd_count, wait_fd_count_at_most};
 use saslauthd_tests::{Daemon, Postgres, RawReply, Target, counted_reply, request, send_raw_open};
-
-/// A crypt(3) hash of `password` by the system's `mkpasswd -m <method>` (libxcrypt).
-fn mkpasswd(method: &str, password: &str) -> String {
-    let out = Command::new(require_program("mkpasswd", "whois"))
-        .args(["-m", method, "--", password])
-        .output()
-        .expect("run mkpasswd");
-    assert!(out.status.success(), "mkpasswd -m {method}: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).unwrap().trim_end().to_owned()
-}
 
 /// Our daemon on `-a sql -O conf`, without brute-force penalties: the tests send wrong
 /// passwords and unknown users on purpose and must not wait seconds for each `NO`.
