@@ -115,7 +115,8 @@ pub fn write_tolerant(s: &mut UnixStream, bytes: &[u8]) {
     }
 }
 
-/// Reads until EOF; panics if the daemon neither sends nor closes within [`SOCKET_TIMEOUT`].
+/// Reads until EOF; panics if the daemon neither sends nor closes within the socket's read
+/// timeout ([`SOCKET_TIMEOUT`] from [`connect`]).
 pub fn read_to_close(s: &mut UnixStream) -> RawReply {
     let mut buf = Vec::new();
     let mut chunk = [0u8; 4096];
@@ -127,7 +128,8 @@ pub fn read_to_close(s: &mut UnixStream) -> RawReply {
             // A daemon that closes with our bytes unread may reset the connection: that is a close.
             Err(e) if e.kind() == ErrorKind::ConnectionReset => break,
             Err(e) => panic!(
-                "daemon neither answered nor closed within {SOCKET_TIMEOUT:?} ({e}); received so far: b\"{}\"",
+                "daemon neither answered nor closed within {:?} ({e}); received so far: b\"{}\"",
+                s.read_timeout().ok().flatten().unwrap_or(SOCKET_TIMEOUT),
                 buf.escape_ascii()
             ),
         }

@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use saslauthd_tests::wire::{connect, read_to_close, write_tolerant};
 use saslauthd_tests::{
     Daemon, FailDelay, PamService, RawReply, Target, pwdfile, pwdfile_stack, request, send_raw_open,
 };
@@ -20,6 +21,10 @@ const ATTACKERS: usize = 8;
 /// Bounds each attacker even if the stop flag were never set.
 const MAX_ATTEMPTS_PER_ATTACKER: usize = 30;
 const FAIL_DELAY_US: u64 = 2_000_000;
+/// How long an attacker waits for its answer: a held guess may start as late as the default
+/// `--penalty-max` (8 s) after it arrived and then sit through the stack's 2 s fail delay, so
+/// the harness's usual 10 s read timeout is too short for it (a CI run answered one after ~10.4 s).
+const ATTACKER_READ_TIMEOUT: Duration = Duration::from_secs(25);
 
 struct Attack {
     stop: Arc<AtomicBool>,
@@ -41,7 +46,10 @@ fn start_attack(sock: &Path, service: &str) -> Attack {
                         break;
                     }
                     sent.fetch_add(1, Ordering::Relaxed);
-                    replies.push(send_raw_open(&sock, &req));
+                    let mut s = connect(&sock);
+                    s.set_read_timeout(Some(ATTACKER_READ_TIMEOUT)).unwrap();
+                    write_tolerant(&mut s, &req);
+                    replies.push(read_to_close(&mut s));
                 }
                 replies
             })
