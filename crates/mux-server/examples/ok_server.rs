@@ -29,7 +29,7 @@ async fn main() -> std::io::Result<()> {
         std::process::exit(1);
     };
     let _ = std::fs::remove_file(&path);
-    let listener = tokio::net::UnixListener::bind(&path)?;
+    let listener = std::os::unix::net::UnixListener::bind(&path)?;
     let config = PolicyConfig { join_realm: false, verify_timeout: Duration::from_secs(30) };
     let policy = Arc::new(Policy::new(Arc::new(AlwaysOk), config));
     let mut term = signal(SignalKind::terminate())?;

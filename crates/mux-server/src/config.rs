@@ -154,6 +154,7 @@ impl Config {
                 limits,
                 max_connections: cli.max_connections,
                 shutdown_grace: SHUTDOWN_GRACE,
+                ..ServerConfig::default()
             },
             sockets: SocketConfig {
                 run_dirs,

@@ -48,28 +48,22 @@ pub enum Received {
     Failed(std::io::Error),
 }
 
-/// Read one request from `stream` (a client's socket, possibly watched: [`crate::slots::Heard`]).
-pub async fn read_request<S: AsyncRead + Unpin>(stream: &mut S, limits: &Limits) -> Received {
+/// Read one request from `stream` (a client's socket, possibly watched: [`crate::slots::Heard`])
+/// into `buf`, which may hold its first bytes already ([`crate::acceptor`] tries a first read
+/// before handing the connection over). The deadline counts from now.
+pub async fn read_request<S: AsyncRead + Unpin>(stream: &mut S, limits: &Limits, mut buf: RequestBuf) -> Received {
     let deadline = Instant::now() + limits.read_timeout;
-    // Room for five full fields: a well-formed request always fits, so the buffer never
-    // reallocates (which would leave copies of the password behind in freed memory).
-    let mut buf = RequestBuf::new(5 * (limits.max_field + 2));
     loop {
-        let filled = buf.filled;
-        match frame::decode_request(&buf.bytes[..filled], limits.max_field) {
-            Decoded::Request { request, more_coming: false } => return Received::Request(request),
-            Decoded::Oversize { index, .. } => {
-                return Received::Oversize(FIELD_NAMES.get(index).copied().unwrap_or("field"));
-            }
-            Decoded::Incomplete | Decoded::Request { more_coming: true, .. } => {}
+        if let Some(received) = buf.received(limits.max_field) {
+            return received;
         }
-        let Some(space) = buf.bytes.get_mut(filled..).filter(|s| !s.is_empty()) else {
+        let Some(space) = buf.space() else {
             return Received::Failed(std::io::Error::other("request larger than five fields"));
         };
         match timeout_at(deadline, stream.read(space)).await {
             Err(_) => return Received::TimedOut,
             Ok(Ok(0)) => return Received::Closed,
-            Ok(Ok(n)) => buf.filled = (filled + n).min(buf.bytes.len()),
+            Ok(Ok(n)) => buf.advance(n),
             Ok(Err(e)) => return Received::Failed(e),
         }
     }
@@ -121,15 +115,39 @@ fn hung_up(stream: &UnixStream) -> bool {
 /// The buffer a request is read into. Only the bytes received can be anything but zero, so only
 /// they are zeroed on drop: zeroing all of it (volatile, byte by byte) cost more than the rest of
 /// a cache hit's own work.
-struct RequestBuf {
+pub struct RequestBuf {
     bytes: Vec<u8>,
     /// How many bytes at the start were received.
     filled: usize,
 }
 
 impl RequestBuf {
-    fn new(len: usize) -> Self {
-        Self { bytes: vec![0; len], filled: 0 }
+    /// An empty buffer with room for five full fields: a well-formed request always fits, so it
+    /// never reallocates (which would leave copies of the password behind in freed memory).
+    pub fn new(limits: &Limits) -> Self {
+        Self { bytes: vec![0; 5 * (limits.max_field + 2)], filled: 0 }
+    }
+
+    /// What the bytes so far amount to, once that is final: a complete request (with its fifth
+    /// field, if one has begun), or an oversized field; `None` while more bytes are needed.
+    pub fn received(&self, max_field: usize) -> Option<Received> {
+        match frame::decode_request(self.bytes.get(..self.filled).unwrap_or_default(), max_field) {
+            Decoded::Request { request, more_coming: false } => Some(Received::Request(request)),
+            Decoded::Oversize { index, .. } => {
+                Some(Received::Oversize(FIELD_NAMES.get(index).copied().unwrap_or("field")))
+            }
+            Decoded::Incomplete | Decoded::Request { more_coming: true, .. } => None,
+        }
+    }
+
+    /// The room left for the next read; `None` when the buffer is full.
+    pub fn space(&mut self) -> Option<&mut [u8]> {
+        self.bytes.get_mut(self.filled..).filter(|s| !s.is_empty())
+    }
+
+    /// `n` more bytes were read into [`RequestBuf::space`].
+    pub fn advance(&mut self, n: usize) {
+        self.filled = (self.filled + n).min(self.bytes.len());
     }
 }
 
@@ -145,13 +163,19 @@ impl Drop for RequestBuf {
 ///
 /// With no reply the socket is simply closed: libsasl2 then reports `SASL_FAIL`, a temporary
 /// failure, rather than `SASL_BADAUTH`.
-pub async fn finish(mut stream: UnixStream, reply: Option<&str>, limits: &Limits) {
+pub async fn finish(stream: UnixStream, reply: Option<&str>, limits: &Limits) {
     let Some(text) = reply else { return };
+    let reply = frame::encode_reply(text.as_bytes());
+    // Without waiting for the reactor first (crate::eager); tokio writes whatever is left.
+    let now = crate::eager::write_now(&stream, &reply);
+    finish_sending(stream, reply.get(now..).unwrap_or_default(), limits).await;
+}
+
+/// Send `rest`, the part of a reply not written yet, half-close, and wait briefly for the
+/// client to close.
+pub async fn finish_sending(mut stream: UnixStream, rest: &[u8], limits: &Limits) {
     let sent = async {
-        let reply = frame::encode_reply(text.as_bytes());
-        // Without waiting for the reactor first (crate::eager); tokio writes whatever is left.
-        let now = crate::eager::write_now(&stream, &reply);
-        stream.write_all(reply.get(now..).unwrap_or_default()).await?;
+        stream.write_all(rest).await?;
         stream.shutdown().await
     };
     if let Err(e) = sent.await {

@@ -209,7 +209,7 @@ pub fn start(config: Config) -> Result<(), StartError> {
         }
         let mut serving = Vec::with_capacity(listeners.len());
         for (name, listener) in listeners {
-            serving.push(tokio::net::UnixListener::from_std(listener)?);
+            serving.push(listener);
             tracing::info!("listening on socket: {name}");
         }
         if let Some(cache) = policy.cache() {

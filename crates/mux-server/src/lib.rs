@@ -20,6 +20,7 @@ macro_rules! cfg_daemon {
 }
 
 cfg_daemon! {
+    pub mod acceptor;
     pub mod account;
     pub mod answer;
     pub mod cache;

@@ -225,18 +225,14 @@ impl Penalties {
         self.keyer.tag("penalty-user", &[account(&creds.login).as_bytes()]).short()
     }
 
-    /// Pass `creds` through its gates: at once when none is penalised, otherwise after the
-    /// wait its penalties ask for (an async sleep), or `Err` at once when it cannot be served
-    /// within `--penalty-max`. Cancel-safe: a dropped wait leaves no trace.
-    pub async fn admit(&self, creds: &Credentials) -> Result<Admission, Refusal> {
-        let arrived = Instant::now();
-        let deadline = arrived + self.config.max.max(self.config.base);
+    /// The gates `creds` must pass, in order; `None` when its client address is exempt.
+    fn gates(&self, creds: &Credentials) -> Option<Vec<(Kind, Arc<Gate>)>> {
         let addr = client_ip(creds);
         if addr.is_some_and(|a| self.config.exempt.iter().any(|net| net.contains(&a))) {
-            return Ok(Admission { passed: Vec::new(), held: Duration::ZERO });
+            return None;
         }
         let user = self.user_key(creds);
-        let gates: Vec<(Kind, Arc<Gate>)> = match addr {
+        Some(match addr {
             None => vec![(Kind::Account, self.users.update(user, |g| g.clone()))],
             Some(a) => {
                 let pair = self.pair_key(&user, a);
@@ -246,6 +242,35 @@ impl Penalties {
                     (Kind::AccountOfAddressed, self.users.update(user, |g| g.clone())),
                 ]
             }
+        })
+    }
+
+    /// [`Penalties::admit`] without waiting: the admission when every gate lets `creds` through
+    /// at once (no failure counted, a slot free), `None` when one would hold it or refuse it
+    /// (then ask [`Penalties::admit`]). Takes nothing when it answers `None`.
+    pub fn try_admit(&self, creds: &Credentials) -> Option<Admission> {
+        let Some(gates) = self.gates(creds) else {
+            return Some(Admission { passed: Vec::new(), held: Duration::ZERO });
+        };
+        let mut passed = Vec::with_capacity(gates.len());
+        for (kind, gate) in gates {
+            if gate.record().failures > 0 {
+                return None;
+            }
+            let permit = gate.slots.clone().try_acquire_owned().ok()?;
+            passed.push((kind, gate, permit));
+        }
+        Some(Admission { passed, held: Duration::ZERO })
+    }
+
+    /// Pass `creds` through its gates: at once when none is penalised, otherwise after the
+    /// wait its penalties ask for (an async sleep), or `Err` at once when it cannot be served
+    /// within `--penalty-max`. Cancel-safe: a dropped wait leaves no trace.
+    pub async fn admit(&self, creds: &Credentials) -> Result<Admission, Refusal> {
+        let arrived = Instant::now();
+        let deadline = arrived + self.config.max.max(self.config.base);
+        let Some(gates) = self.gates(creds) else {
+            return Ok(Admission { passed: Vec::new(), held: Duration::ZERO });
         };
         let mut passed = Vec::with_capacity(gates.len());
         for (kind, gate) in gates {

@@ -18,7 +18,7 @@ use crate::cache::{Cache, Lookup};
 use crate::chain::{Chain, Decision, Verdict};
 use crate::frame::RawRequest;
 use crate::log_safe::LogSafe;
-use crate::penalty::Penalties;
+use crate::penalty::{Admission, Penalties};
 use crate::reply::Reply;
 use backends::{Credentials, Verifier};
 use std::future::Future;
@@ -127,76 +127,123 @@ impl Policy {
     /// [`Tempfail::ClientGone`]. A check that has started always finishes (and counts), so that
     /// hanging up cannot hide a guess from the penalties nor leave a mechanism's work orphaned.
     pub async fn decide_unless_gone(&self, raw: RawRequest, gone: impl Future<Output = ()>) -> Answer {
+        match self.decide_at_once(raw) {
+            Decided::Now(answer) => answer,
+            Decided::Later(deferred) => self.decide_later(deferred, gone).await,
+        }
+    }
+
+    /// The part of [`Policy::decide`] that never waits: field checks, the penalties' gates when
+    /// they let the request through at once, and the cache. What it cannot answer without
+    /// waiting (a held request, a cache miss) is [`Decided::Later`], for
+    /// [`Policy::decide_later`]; the acceptor threads call this before the runtime sees the
+    /// connection ([`crate::acceptor`]).
+    pub fn decide_at_once(&self, raw: RawRequest) -> Decided {
         let chain = self.current_chain();
-        let chain_name = self.name.as_str();
         // Cyrus checks these only after all fields were read (reference §1.3).
         if raw.login.is_empty() {
             tracing::error!("NULL login received");
-            return Answer::Reply(Reply::NullLogin);
+            return Decided::Now(Answer::Reply(Reply::NullLogin));
         }
         if raw.password.is_empty() {
             tracing::error!("NULL password received");
-            return Answer::Reply(Reply::NullPassword);
+            return Decided::Now(Answer::Reply(Reply::NullPassword));
         }
         let creds = match credentials(raw, self.config.join_realm) {
             Ok(creds) => creds,
             Err((field, login)) => {
                 // Cyrus would cut the field at a NUL and verify a different name than was sent.
                 tracing::info!(
-                    "auth failure: [user={}] [mech={chain_name}] [reason=malformed {field}]",
-                    LogSafe(&login)
+                    "auth failure: [user={}] [mech={}] [reason=malformed {field}]",
+                    LogSafe(&login),
+                    self.name
                 );
-                return Answer::Reply(Reply::MalformedField(field));
+                return Decided::Now(Answer::Reply(Reply::MalformedField(field)));
             }
         };
-        let (user, service, realm) = (
-            LogSafe(creds.login.as_bytes()),
-            LogSafe(creds.service.as_bytes()),
-            LogSafe(creds.realm.as_bytes()),
-        );
-        let remote = creds.client_addr.as_deref().map(|a| format!(" [remote={}]", LogSafe(a.as_bytes())));
-        let remote = remote.as_deref().unwrap_or("");
         let admission = match &self.penalties {
             None => None,
-            Some(penalties) => {
+            Some(penalties) => match penalties.try_admit(&creds) {
+                Some(admission) => Some(admission),
+                None => return Decided::Later(Deferred { chain, creds, stage: Stage::Gates }),
+            },
+        };
+        match self.cached(&creds) {
+            Some(verdict) => Decided::Now(self.conclude(&chain, &creds, admission, verdict, &self.name, true)),
+            None => Decided::Later(Deferred { chain, creds, stage: Stage::Chain(admission) }),
+        }
+    }
+
+    /// The rest of [`Policy::decide_unless_gone`] for what [`Policy::decide_at_once`] deferred:
+    /// the penalties' wait (raced against `gone`), the cache, the mechanism chain.
+    pub async fn decide_later(&self, deferred: Deferred, gone: impl Future<Output = ()>) -> Answer {
+        let Deferred { chain, creds, stage } = deferred;
+        let admission = match (stage, &self.penalties) {
+            (Stage::Chain(admission), _) => admission,
+            (Stage::Gates, None) => None,
+            (Stage::Gates, Some(penalties)) => {
+                let who = Who::of(&creds);
                 let admitted = tokio::select! {
                     biased;
                     admitted = penalties.admit(&creds) => admitted,
                     () = gone => {
-                        tracing::debug!("penalty for [user={user}]{remote}: client hung up while held; dropped");
+                        tracing::debug!("penalty for [user={}]{}: client hung up while held; dropped", who.user, who.remote);
                         return Answer::Tempfail(Tempfail::ClientGone);
                     }
                 };
-                match admitted {
-                    Ok(admission) => {
-                        if !admission.held.is_zero() {
-                            tracing::debug!(
-                                "penalty for [user={user}]{remote}: held {}s before the check",
-                                admission.held.as_secs_f32()
-                            );
-                        }
-                        Some(admission)
-                    }
+                let admission = match admitted {
+                    Ok(admission) => admission,
                     Err(refusal) => {
                         // Not an `auth failure` line: nothing was checked, and fail2ban filters
                         // count those.
                         tracing::info!(
-                            "auth refused before the check: [user={user}] [service={service}] [realm={realm}]{remote} [mech={chain_name}] [reason={refusal}]"
+                            "auth refused before the check: {who} [mech={}] [reason={refusal}]",
+                            self.name
                         );
                         return Answer::Tempfail(Tempfail::Penalty(refusal));
                     }
+                };
+                if !admission.held.is_zero() {
+                    tracing::debug!(
+                        "penalty for [user={}]{}: held {}s before the check",
+                        who.user,
+                        who.remote,
+                        admission.held.as_secs_f32()
+                    );
                 }
+                // Held: the cache may answer now what it could not when the request arrived.
+                if let Some(verdict) = self.cached(&creds) {
+                    return self.conclude(&chain, &creds, Some(admission), verdict, &self.name, true);
+                }
+                Some(admission)
             }
         };
-        let cached = self.cache.as_ref().map_or(Lookup::Miss, |c| c.lookup(chain_name, &creds));
-        let (verdict, mech, from_cache) = match cached {
-            Lookup::Ok => (Verdict::Ok(None), chain_name, true),
-            Lookup::No(reject) => (Verdict::No(reject), chain_name, true),
-            Lookup::Miss => {
-                let Decision { verdict, mech } = chain.decide(&creds).await;
-                (verdict, mech, false)
-            }
-        };
+        let Decision { verdict, mech } = chain.decide(&creds).await;
+        self.conclude(&chain, &creds, admission, verdict, mech, false)
+    }
+
+    /// The cache's verdict on `creds`, if it has one.
+    fn cached(&self, creds: &Credentials) -> Option<Verdict> {
+        match self.cache.as_ref().map_or(Lookup::Miss, |c| c.lookup(&self.name, creds)) {
+            Lookup::Ok => Some(Verdict::Ok(None)),
+            Lookup::No(reject) => Some(Verdict::No(reject)),
+            Lookup::Miss => None,
+        }
+    }
+
+    /// From a verdict (`mech`'s, or the cache's) to the answer: the cache and the penalties
+    /// learn it, and the log line says it. `admission` is released after its outcome counted.
+    fn conclude(
+        &self,
+        chain: &Arc<Chain>,
+        creds: &Credentials,
+        admission: Option<Admission>,
+        verdict: Verdict,
+        mech: &str,
+        from_cache: bool,
+    ) -> Answer {
+        let chain_name = self.name.as_str();
+        let who = Who::of(creds);
         let via = if from_cache { " [cached]" } else { "" };
         match verdict {
             Verdict::Ok(matched) => {
@@ -211,18 +258,18 @@ impl Policy {
                 if let Some(cache) = self
                     .cache
                     .as_ref()
-                    .filter(|_| !from_cache && cacheable && Arc::ptr_eq(&chain, &self.current_chain()))
+                    .filter(|_| !from_cache && cacheable && Arc::ptr_eq(chain, &self.current_chain()))
                 {
-                    cache.store_success(chain_name, &creds);
+                    cache.store_success(chain_name, creds);
                 }
                 // Labels are log-safe by construction (backends::credential::Label).
                 let label = matched.and_then(|m| m.label);
-                let credential = label.map(|l| format!(" [credential={l}]")).unwrap_or_default();
                 if !from_cache && let Some(metrics) = crate::metrics::get() {
                     metrics.credential_success(label.as_ref().map(|l| l.as_str()));
                 }
                 tracing::debug!(
-                    "auth success: [user={user}] [service={service}] [realm={realm}]{remote} [mech={mech}]{credential}{via}"
+                    "auth success: {who} [mech={mech}]{}{via}",
+                    label.map(|l| format!(" [credential={l}]")).unwrap_or_default()
                 );
                 // A hit answers a bare `OK`, as Cyrus's cache does (reference §1.4); otherwise
                 // the deciding mechanism's own success text.
@@ -231,26 +278,88 @@ impl Policy {
             Verdict::No(reject) => {
                 // A refusal that depends on the client address must not answer for another one.
                 if let Some(cache) = self.cache.as_ref().filter(|_| !from_cache && reject.is_repeatable()) {
-                    cache.store_failure(chain_name, &creds, reject);
+                    cache.store_failure(chain_name, creds, reject);
                 }
                 // Cyrus's exact format (reference §2.6); fail2ban filters match it.
                 tracing::info!(
-                    "auth failure: [user={user}] [service={service}] [realm={realm}]{remote} [mech={mech}] [reason={}]",
-                    reject.log_reason(&service)
+                    "auth failure: {who} [mech={mech}] [reason={}]",
+                    reject.log_reason(&LogSafe(creds.service.as_bytes()))
                 );
                 if let (Some(penalties), Some(admission)) = (&self.penalties, &admission) {
-                    let failures = penalties.failure(admission, &creds);
-                    tracing::debug!("penalty for [user={user}]{remote}: {failures} distinct failures");
+                    let failures = penalties.failure(admission, creds);
+                    tracing::debug!("penalty for [user={}]{}: {failures} distinct failures", who.user, who.remote);
                 }
                 Answer::Reply(Reply::No(reject))
             }
             Verdict::Tempfail(reason) => {
                 tracing::warn!(
-                    "auth tempfail: [user={user}] [service={service}] [realm={realm}]{remote} [mech={mech}] [reason={}]",
+                    "auth tempfail: {who} [mech={mech}] [reason={}]",
                     LogSafe(reason.to_string().as_bytes())
                 );
                 Answer::Tempfail(reason)
             }
+        }
+    }
+}
+
+/// What [`Policy::decide_at_once`] could tell without waiting.
+pub enum Decided {
+    /// The answer.
+    Now(Answer),
+    /// Ask [`Policy::decide_later`].
+    Later(Deferred),
+}
+
+/// A request [`Policy::decide_at_once`] could not answer without waiting.
+pub struct Deferred {
+    /// The chain in force when the request arrived; it decides the request.
+    chain: Arc<Chain>,
+    creds: Credentials,
+    stage: Stage,
+}
+
+/// Where a deferred request stopped.
+enum Stage {
+    /// A penalty gate would hold it (or refuse it).
+    Gates,
+    /// Through its gates (its admission, when penalties are on); the cache missed.
+    Chain(Option<Admission>),
+}
+
+/// The request's fields as log lines give them: `[user=…] [service=…] [realm=…]` and, when the
+/// client sent one, ` [remote=…]`, each made log-safe.
+struct Who<'a> {
+    user: LogSafe<'a>,
+    service: LogSafe<'a>,
+    realm: LogSafe<'a>,
+    remote: Remote<'a>,
+}
+
+impl<'a> Who<'a> {
+    fn of(creds: &'a Credentials) -> Self {
+        Self {
+            user: LogSafe(creds.login.as_bytes()),
+            service: LogSafe(creds.service.as_bytes()),
+            realm: LogSafe(creds.realm.as_bytes()),
+            remote: Remote(creds.client_addr.as_deref()),
+        }
+    }
+}
+
+impl std::fmt::Display for Who<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "[user={}] [service={}] [realm={}]{}", self.user, self.service, self.realm, self.remote)
+    }
+}
+
+/// ` [remote=…]` for a client address, nothing without one.
+struct Remote<'a>(Option<&'a str>);
+
+impl std::fmt::Display for Remote<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            Some(addr) => write!(f, " [remote={}]", LogSafe(addr.as_bytes())),
+            None => Ok(()),
         }
     }
 }

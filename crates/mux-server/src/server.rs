@@ -1,20 +1,23 @@
-//! Step "accept": listeners → one task per connection, under a global connection cap
+//! The server: acceptor threads on every listener ([`crate::acceptor`]), which answer what needs
+//! no wait themselves, and one task per connection for the rest, under a global connection cap
 //! ([`crate::slots`]: at the cap, the connection silent the longest without a complete request
-//! makes room), until shutdown. Every connection gets its own task, so a slow client or a slow
-//! backend delays only itself (Cyrus serves one connection per worker process, reference §2.4).
+//! makes room), until shutdown. Every connection that must wait gets its own task, so a slow
+//! client or a slow backend delays only itself (Cyrus serves one connection per worker process,
+//! reference §2.4).
 
+use crate::acceptor;
 use crate::answer::Answer;
-use crate::connection::{self, Limits, Received};
+use crate::connection::{self, Limits, Received, RequestBuf};
 use crate::log_safe::LogSafe;
 use crate::metrics::{self, RequestResult};
-use crate::policy::Policy;
+use crate::policy::{Deferred, Policy};
 use crate::reply::Reply;
-use crate::slots::{Pressure, Slot, Slots};
+use crate::slots::{Slot, Slots};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::net::{UnixListener, UnixStream};
-use tokio::sync::watch;
+use tokio::net::UnixStream;
+use tokio::sync::{mpsc, watch};
 
 /// Connections served at once by default (`--max-connections`).
 pub const MAX_CONNECTIONS: usize = 1024;
@@ -32,109 +35,132 @@ pub struct ServerConfig {
     pub max_connections: usize,
     /// How long in-flight requests may finish after shutdown was asked for.
     pub shutdown_grace: Duration,
+    /// Acceptor threads per listener ([`crate::acceptor`]).
+    pub acceptors: usize,
 }
 
 impl Default for ServerConfig {
     fn default() -> Self {
-        Self { limits: Limits::default(), max_connections: MAX_CONNECTIONS, shutdown_grace: SHUTDOWN_GRACE }
+        Self {
+            limits: Limits::default(),
+            max_connections: MAX_CONNECTIONS,
+            shutdown_grace: SHUTDOWN_GRACE,
+            acceptors: acceptor::default_count(),
+        }
     }
 }
 
 /// Serve `listeners` until `shutdown` completes, then let in-flight requests finish for the grace
-/// period. `daemon::start` and the tests call this same function.
+/// period. `daemon::start` and the tests call this same function. Each listener gets
+/// [`ServerConfig::acceptors`] threads (it is made blocking for them); the runtime this is
+/// called on serves what they hand over.
 pub async fn run(
-    listeners: Vec<UnixListener>,
+    listeners: Vec<std::os::unix::net::UnixListener>,
     policy: Arc<Policy>,
     config: ServerConfig,
     shutdown: impl Future<Output = ()>,
 ) {
     let slots = Slots::new(config.max_connections);
     let (stop_tx, stop_rx) = watch::channel(false);
-    let mut loops = tokio::task::JoinSet::new();
+    let (done_tx, mut all_done) = mpsc::channel::<()>(1);
+    let shared = Arc::new(acceptor::Shared {
+        policy,
+        config,
+        slots: slots.clone(),
+        runtime: tokio::runtime::Handle::current(),
+    });
     for listener in listeners {
-        loops.spawn(accept_loop(listener, policy.clone(), config, slots.clone(), stop_rx.clone()));
+        if let Err(e) = acceptor::prepare(&listener) {
+            tracing::error!("cannot accept on a listener: {e}");
+            continue;
+        }
+        let listener = Arc::new(listener);
+        for _ in 0..config.acceptors.max(1) {
+            let started = acceptor::spawn(listener.clone(), shared.clone(), stop_rx.clone(), done_tx.clone());
+            if let Err(e) = started {
+                tracing::error!("cannot start an acceptor thread: {e}");
+            }
+        }
     }
+    drop(done_tx);
     shutdown.await;
     let _ = stop_tx.send(true);
-    while loops.join_next().await.is_some() {}
+    // Every acceptor holds a sender: `None` once all have returned.
+    let _ = all_done.recv().await;
     // Every connection holds a slot; getting them all back means every request has finished.
     if tokio::time::timeout(config.shutdown_grace, slots.all_free()).await.is_err() {
         tracing::info!("shutdown: abandoning requests still in progress");
     }
 }
 
-async fn accept_loop(
-    listener: UnixListener,
-    policy: Arc<Policy>,
-    config: ServerConfig,
-    slots: Arc<Slots>,
-    mut stop: watch::Receiver<bool>,
+/// Where an acceptor left a connection it handed over.
+pub enum Begun {
+    /// Reading the request; what was read so far (maybe nothing).
+    Reading(RequestBuf),
+    /// The request is read; the policy deferred it.
+    Deciding(Deferred),
+    /// The reply is known and counted; `sent` bytes of it are written.
+    Replying {
+        /// The reply, framed.
+        reply: Vec<u8>,
+        /// How much of it is written.
+        sent: usize,
+    },
+}
+
+/// One connection, from where its acceptor left it (`begun`, at `started`) to its end.
+pub async fn serve(
+    stream: UnixStream,
+    slot: Slot,
+    policy: &Policy,
+    limits: &Limits,
+    begun: Begun,
+    started: std::time::Instant,
 ) {
-    let mut pressure = Pressure::new(slots.cap());
-    loop {
-        // Accept first, then find a slot: a slot is made (by shedding) only for a client that
-        // is there. At the cap this holds one descriptor beyond it, per listener.
-        let stream = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
-                Err(e) => {
-                    // EMFILE and friends: back off instead of spinning (Cyrus sleeps 5 s).
-                    tracing::error!("socket accept failure: {e}");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    continue;
-                }
-            },
-            () = stopped(&mut stop) => return,
-        };
-        let slot = match slots.take(&stream) {
-            Some(slot) => slot,
-            None => tokio::select! {
-                slot = slots.room(&stream, |shed| {
-                    if let (crate::slots::Shedding::Shed(_), Some(m)) = (shed, metrics::get()) {
-                        m.shed().inc();
-                    }
-                    pressure.note(shed);
-                }) => slot,
-                () = stopped(&mut stop) => return,
-            },
-        };
-        let policy = policy.clone();
-        tokio::spawn(async move { serve(stream, slot, &policy, &config.limits).await });
-    }
-}
-
-/// Resolves once shutdown was asked for.
-async fn stopped(stop: &mut watch::Receiver<bool>) {
-    // Dropping the guard here keeps the accept loop's future `Send`.
-    let _ = stop.wait_for(|s| *s).await;
-}
-
-/// One connection, start to end.
-async fn serve(stream: UnixStream, slot: Slot, policy: &Policy, limits: &Limits) {
     // Declared in this order so that `slot` is dropped before `stream` is closed, even when the
     // task is cancelled: the slot table must never name a closed descriptor.
     let mut stream = stream;
     let slot = slot;
-    let started = std::time::Instant::now();
     let metrics = metrics::get();
-    if let Some(m) = metrics {
-        m.connections().inc();
-    }
-    let received = connection::read_request(&mut slot.watch(&mut stream), limits).await;
-    if !slot.read_done() {
-        // Shed to make room (its socket is shut down): nothing to answer, no one to answer.
-        tracing::debug!("connection shed at the connection limit");
-        if let Some(m) = metrics {
-            m.observe(policy.mechanism(), RequestResult::Incomplete, started.elapsed());
-            m.connections().dec();
+    let answer = match begun {
+        Begun::Replying { reply, sent } => {
+            connection::finish_sending(stream, reply.get(sent..).unwrap_or_default(), limits).await;
+            if let Some(m) = metrics {
+                m.connections().dec();
+            }
+            return;
         }
-        return;
+        Begun::Deciding(deferred) => Some(policy.decide_later(deferred, connection::peer_gone(&stream)).await),
+        Begun::Reading(buf) => {
+            let received = connection::read_request(&mut slot.watch(&mut stream), limits, buf).await;
+            if !slot.read_done() {
+                // Shed to make room (its socket is shut down): nothing to answer, no one to answer.
+                tracing::debug!("connection shed at the connection limit");
+                if let Some(m) = metrics {
+                    m.observe(policy.mechanism(), RequestResult::Incomplete, started.elapsed());
+                    m.connections().dec();
+                }
+                return;
+            }
+            answer_to(received, &stream, policy, limits).await
+        }
+    };
+    if let Some(m) = metrics {
+        m.observe(policy.mechanism(), RequestResult::of(answer.as_ref()), started.elapsed());
     }
-    // `None`: no complete request came, so there is nothing to answer.
-    let answer = match received {
+    let text = answer.as_ref().and_then(Answer::reply).map(|reply| reply.text());
+    connection::finish(stream, text.as_deref(), limits).await;
+    if let Some(m) = metrics {
+        m.connections().dec();
+    }
+}
+
+/// The answer to what reading a request brought; `None` when there is no one to answer.
+async fn answer_to(received: Received, stream: &UnixStream, policy: &Policy, limits: &Limits) -> Option<Answer> {
+    match received {
         // A client that hangs up while its request is held by a penalty frees its connection
         // at once: fire-and-forget guessing costs the daemon nothing.
-        Received::Request(raw) => Some(policy.decide_unless_gone(raw, connection::peer_gone(&stream)).await),
+        Received::Request(raw) => Some(policy.decide_unless_gone(raw, connection::peer_gone(stream)).await),
         Received::Oversize(field) => {
             tracing::error!("{field} exceeded MAX_REQ_LEN: {}", limits.max_field);
             Some(Answer::Reply(Reply::FieldTooLong))
@@ -159,13 +185,5 @@ async fn serve(stream: UnixStream, slot: Slot, policy: &Policy, limits: &Limits)
             tracing::warn!("read failure: {e}");
             None
         }
-    };
-    if let Some(m) = metrics {
-        m.observe(policy.mechanism(), RequestResult::of(answer.as_ref()), started.elapsed());
-    }
-    let text = answer.as_ref().and_then(Answer::reply).map(|reply| reply.text());
-    connection::finish(stream, text.as_deref(), limits).await;
-    if let Some(m) = metrics {
-        m.connections().dec();
     }
 }

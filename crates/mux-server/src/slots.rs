@@ -16,7 +16,7 @@
 //! once, without waiting for the shed task to end (an idle flood sheds thousands in a row);
 //! the descriptors of shed tasks not yet ended are bounded by [`MAX_SHEDDING`].
 
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::RawFd;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -137,13 +137,13 @@ impl Slots {
         u64::try_from(self.epoch.elapsed().as_micros()).unwrap_or(u64::MAX)
     }
 
-    /// A slot for `stream`, just accepted, as a reader; `None` when all are taken.
-    pub fn take(self: &Arc<Self>, stream: &UnixStream) -> Option<Slot> {
+    /// A slot for the socket `fd`, just accepted, as a reader; `None` when all are taken.
+    pub fn take(self: &Arc<Self>, fd: RawFd) -> Option<Slot> {
         let (index, generation) = {
             let mut table = self.lock();
             let index = table.free.pop()?;
             let entry = table.entries.get_mut(index)?;
-            entry.state = State::Reading(stream.as_raw_fd());
+            entry.state = State::Reading(fd);
             (index, entry.generation)
         };
         let slot = Slot { slots: self.clone(), index, generation };
@@ -195,13 +195,13 @@ impl Slots {
         Shedding::Shed(Duration::from_micros(now.saturating_sub(heard)))
     }
 
-    /// A slot for `stream`, shedding readers silent the longest as needed; waits only when
-    /// every slot holds a request being answered. `on_shed` hears what each attempt did.
-    pub async fn room(self: &Arc<Self>, stream: &UnixStream, mut on_shed: impl FnMut(Shedding)) -> Slot {
+    /// A slot for the socket `fd`, shedding readers silent the longest as needed; waits only
+    /// when every slot holds a request being answered. `on_shed` hears what each attempt did.
+    pub async fn room(self: &Arc<Self>, fd: RawFd, mut on_shed: impl FnMut(Shedding)) -> Slot {
         loop {
             // Created before looking: a slot freed in between leaves a permit for it (notify_one).
             let freed = self.freed.notified();
-            if let Some(slot) = self.take(stream) {
+            if let Some(slot) = self.take(fd) {
                 return slot;
             }
             let shed = self.shed_one();
@@ -245,20 +245,46 @@ impl Slot {
     }
 }
 
+impl Slot {
+    /// Run `register`, which takes the connection's socket and gives it back in another form,
+    /// or `None` once it closed it. Shedding leaves the slot alone meanwhile, so it never shuts
+    /// down a descriptor closed (and perhaps reused) in between; it may shed it again after.
+    pub fn reregister<T>(&self, register: impl FnOnce() -> Option<T>) -> Option<T> {
+        let before = {
+            let mut table = self.slots.lock();
+            match table.entries.get_mut(self.index) {
+                Some(entry) if entry.generation == self.generation => {
+                    Some(std::mem::replace(&mut entry.state, State::Answering))
+                }
+                _ => None,
+            }
+        };
+        let registered = register();
+        if registered.is_some()
+            && let Some(State::Reading(fd)) = before
+        {
+            let mut table = self.slots.lock();
+            if let Some(entry) = table.entries.get_mut(self.index)
+                && entry.generation == self.generation
+            {
+                entry.state = State::Reading(fd);
+            }
+        }
+        registered
+    }
+}
+
 /// A stream whose reads mark its slot as heard from (see [`Slot::watch`]).
 #[derive(Debug)]
 pub struct Heard<'a> {
     stream: &'a mut UnixStream,
     slot: &'a Slot,
-    /// The first read tries the socket at once ([`crate::eager`]).
-    first: bool,
 }
 
 impl Slot {
-    /// `stream`, just accepted, read through: each read that brings bytes marks this slot as
-    /// heard from, and the first one does not wait for the reactor ([`crate::eager`]).
+    /// `stream` read through: each read that brings bytes marks this slot as heard from.
     pub fn watch<'a>(&'a self, stream: &'a mut UnixStream) -> Heard<'a> {
-        Heard { stream, slot: self, first: true }
+        Heard { stream, slot: self }
     }
 }
 
@@ -269,19 +295,6 @@ impl AsyncRead for Heard<'_> {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<std::io::Result<()>> {
         let before = buf.filled().len();
-        if std::mem::take(&mut self.first) {
-            match crate::eager::read_now(self.stream, buf.initialize_unfilled()) {
-                Some(Ok(n)) => {
-                    buf.advance(n);
-                    if n > 0 {
-                        self.slot.heard();
-                    }
-                    return Poll::Ready(Ok(()));
-                }
-                Some(Err(e)) => return Poll::Ready(Err(e)),
-                None => {}
-            }
-        }
         let polled = Pin::new(&mut *self.stream).poll_read(cx, buf);
         if matches!(polled, Poll::Ready(Ok(()))) && buf.filled().len() > before {
             self.slot.heard();

@@ -7,11 +7,12 @@ use mux_server::connection::Limits;
 use mux_server::frame::encode_request;
 use mux_server::policy::{Policy, PolicyConfig};
 use mux_server::server::{self, ServerConfig};
+use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{UnixListener, UnixStream};
+use tokio::net::UnixStream;
 
 /// `OK` for password "good", `NO` for anything else; login "slow" sleeps first.
 struct Scripted;
