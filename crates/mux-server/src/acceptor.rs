@@ -289,3 +289,45 @@ fn hand_over(conn: Connection, begun: Begun, started: Instant, shared: &Shared) 
     let (policy, limits) = (shared.policy.clone(), shared.config.limits);
     shared.runtime.spawn(async move { crate::server::serve(stream, slot, &policy, &limits, begun, started).await });
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+    use std::io::{Read, Write};
+
+    /// A connected pair with `sent` written by the client end and peeked at by the server end.
+    fn pair(sent: &[u8]) -> (UnixStream, UnixStream) {
+        let (server, mut client) = UnixStream::pair().unwrap();
+        client.write_all(sent).unwrap();
+        (server, client)
+    }
+
+    #[test]
+    fn consume_takes_what_was_peeked_and_tells_whether_more_waits() {
+        for len in [1, 21, 511, 512, 513, 1290] {
+            let request = vec![7u8; len];
+            let (server, _client) = pair(&request);
+            assert!(!consume(server.as_raw_fd(), len, true), "{len} bytes, nothing behind");
+            assert_eq!(recv(server.as_raw_fd(), &mut [0u8; 8], MsgFlags::MSG_DONTWAIT), Err(Errno::EAGAIN));
+
+            let (server, _client) = pair(&[request.as_slice(), b"more"].concat());
+            assert!(consume(server.as_raw_fd(), len, true), "{len} bytes, more behind");
+
+            let (server, _client) = pair(&[request.as_slice(), b"next"].concat());
+            assert!(!consume(server.as_raw_fd(), len, false), "without looking beyond");
+            let mut next = [0u8; 4];
+            (&server).read_exact(&mut next).unwrap();
+            assert_eq!(&next, b"next", "exactly the peeked bytes were taken");
+        }
+        let (server, _client) = pair(b"");
+        assert!(!consume(server.as_raw_fd(), 0, false), "nothing peeked, nothing taken");
+    }
+
+    #[test]
+    fn a_client_that_closed_has_nothing_more() {
+        let (server, client) = pair(b"abc");
+        drop(client);
+        assert!(!consume(server.as_raw_fd(), 3, true));
+    }
+}

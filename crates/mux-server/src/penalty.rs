@@ -609,6 +609,23 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn try_admit_passes_only_what_admit_would_pass_at_once() {
+        let p = penalties(PenaltyConfig::default());
+        let joe = creds("joe", "x", Some("192.0.2.1;25"));
+        let held: Vec<Admission> = (0..WIDTH).map(|_| p.try_admit(&joe).expect("a free slot")).collect();
+        assert_eq!(held[0].passed.len(), 3, "pair, address and account gates");
+        assert!(p.try_admit(&joe).is_none(), "every slot of its gates is taken");
+        drop(held);
+        let first = p.try_admit(&joe).expect("slots free again");
+        p.failure(&first, &joe);
+        drop(first);
+        assert!(p.try_admit(&joe).is_none(), "a penalised gate always waits for admit");
+        assert!(p.try_admit(&creds("ann", "x", None)).is_some(), "another account passes");
+        let exempt = penalties(PenaltyConfig { exempt: vec!["192.0.2.0/24".parse().unwrap()], ..Default::default() });
+        assert!(exempt.try_admit(&joe).is_some_and(|a| a.passed.is_empty()), "exempt: no gate at all");
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn distinct_failures_hold_the_next_attempt_longer() {
         let p = penalties(PenaltyConfig::default());
         let mut held = Vec::new();

@@ -509,6 +509,23 @@ mod tests {
         assert!(p.replace_chain(two).is_err(), "other mechanisms than -a named are refused");
     }
 
+    #[tokio::test(start_paused = true)]
+    async fn only_what_needs_no_wait_is_decided_at_once() {
+        use crate::cache::{Cache, CacheConfig};
+        use crate::penalty::{PenaltyConfig, Penalties};
+        use backends::secret::Keyer;
+        let (p, v) = policy(Outcome::Ok, false, Duration::from_millis(5));
+        let key = || Keyer::from_key(b"k").unwrap();
+        let p = p
+            .with_cache(Cache::new(key(), CacheConfig::from_cyrus(None, None)))
+            .with_penalties(Penalties::new(key(), PenaltyConfig::default()));
+        assert!(matches!(p.decide_at_once(raw(b"", b"pw", b"")), Decided::Now(Answer::Reply(Reply::NullLogin))));
+        let Decided::Later(miss) = p.decide_at_once(raw(b"ann", b"pw", b"")) else { panic!("a miss waits") };
+        assert_eq!(p.decide_later(miss, std::future::pending()).await, Answer::Reply(Reply::ok_from("scripted")));
+        assert!(matches!(p.decide_at_once(raw(b"ann", b"pw", b"")), Decided::Now(Answer::Reply(Reply::Ok))), "a hit");
+        assert_eq!(v.seen.lock().unwrap().len(), 1, "the hit asked no mechanism");
+    }
+
     fn penalised(delay: Duration) -> (Arc<Policy>, Arc<Scripted>) {
         use crate::penalty::{PenaltyConfig, Penalties};
         use backends::secret::Keyer;
