@@ -199,8 +199,12 @@ impl Slots {
     /// when every slot holds a request being answered. `on_shed` hears what each attempt did.
     pub async fn room(self: &Arc<Self>, fd: RawFd, mut on_shed: impl FnMut(Shedding)) -> Slot {
         loop {
-            // Created before looking: a slot freed in between leaves a permit for it (notify_one).
-            let freed = self.freed.notified();
+            // Registered before looking, so that a slot freed in between wakes this waiter. Merely
+            // created, it would count only once awaited: with several acceptors looking at once,
+            // their `notify_one`s would fold into one stored permit and leave one acceptor asleep
+            // beside a free slot. (A registered waiter dropped once woken passes the wake-up on.)
+            let mut freed = std::pin::pin!(self.freed.notified());
+            freed.as_mut().enable();
             if let Some(slot) = self.take(fd) {
                 return slot;
             }
@@ -369,5 +373,54 @@ impl Pressure {
             );
         }
         *self = Self { said: Some(Instant::now()), ..Self::new(self.cap) };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+    use std::sync::Barrier;
+
+    /// Two acceptors of one listener look for room at once (every slot has a request being
+    /// answered), and two slots are freed while both are still looking: each must get one. A
+    /// wake-up that counts only once awaited turns the two `notify_one` calls into one stored
+    /// permit, and the other acceptor sleeps beside a free slot until another connection ends.
+    #[test]
+    fn two_acceptors_waiting_for_room_both_wake_when_two_slots_free() {
+        let slots = Slots::new(2);
+        let answering: Vec<Slot> = (0..2)
+            .map(|fd| {
+                let slot = slots.take(fd).unwrap();
+                assert!(slot.read_done());
+                slot
+            })
+            .collect();
+        let looking = Arc::new(Barrier::new(3));
+        let go = Arc::new(Barrier::new(3));
+        let acceptors: Vec<_> = (0..2)
+            .map(|fd| {
+                let (slots, looking, go) = (slots.clone(), looking.clone(), go.clone());
+                std::thread::spawn(move || {
+                    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+                    let mut first = true;
+                    let room = slots.room(10 + fd, |shed| {
+                        assert_eq!(shed, Shedding::Nothing);
+                        // Between looking and waiting: the slots are freed now.
+                        if std::mem::take(&mut first) {
+                            looking.wait();
+                            go.wait();
+                        }
+                    });
+                    // The slot is given back, not dropped: freeing it would wake the other.
+                    runtime.block_on(async { tokio::time::timeout(Duration::from_secs(2), room).await.ok() })
+                })
+            })
+            .collect();
+        looking.wait();
+        drop(answering);
+        go.wait();
+        let got: Vec<Option<Slot>> = acceptors.into_iter().map(|a| a.join().unwrap()).collect();
+        assert!(got.iter().all(Option::is_some), "an acceptor slept beside a free slot");
     }
 }
