@@ -215,3 +215,43 @@ fn penalties_hold_the_next_attempt_before_its_check_whatever_its_answer() {
     // And the success started the count again.
     assert!(after < Duration::from_millis(400), "{after:?}");
 }
+
+/// With `-c` a penalised account's right password is a cache hit, which the acceptor threads
+/// answer without the runtime (issue 19): it must still wait its turn before the check like a
+/// wrong one, or the answer's timing would tell a guesser which guess was right.
+#[test]
+fn a_cache_hit_of_a_penalised_account_waits_its_turn_too() {
+    let file = pwdfile(&[("alice", "a-pw")]);
+    let d = Ours::start(&args(&[
+        &"-a",
+        &"passwd-file",
+        &"-O",
+        &file.path(),
+        &"-c",
+        &"--penalty-base",
+        &"0.5",
+        &"--penalty-max",
+        &"2",
+    ]));
+    let timed = |pw: &str| {
+        let t = Instant::now();
+        let r = d.ask("alice", pw, "smtp");
+        (r, t.elapsed())
+    };
+    assert_eq!(timed("a-pw").0, ok(), "a miss, then cached");
+    let (r, hit) = timed("a-pw");
+    assert_eq!(r, ok());
+    assert!(hit < Duration::from_millis(400), "an unpenalised hit is answered at once: {hit:?}");
+    let (r, first) = timed("g1");
+    assert_eq!(r, counted_reply("NO Incorrect password"));
+    assert!(first < Duration::from_millis(400), "{first:?}");
+    let (r, held) = timed("a-pw");
+    assert_eq!(r, ok());
+    assert!(
+        held >= Duration::from_millis(450) && held < Duration::from_millis(950),
+        "penalised hit: {held:?}"
+    );
+    let (r, after) = timed("a-pw");
+    assert_eq!(r, ok());
+    assert!(after < Duration::from_millis(400), "the success started the count again: {after:?}");
+}
