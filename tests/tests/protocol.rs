@@ -251,10 +251,6 @@ fn late_write_is_drained_cyrus() {
 }
 
 #[test]
-#[ignore = "fails since issue 19 (acceptor.rs and connection::finish_sending close at once after \
-            the reply when nothing waits unread): draining every reply through the runtime costs \
-            ~30 % of cache-hit throughput (ours/nullmux 1.03-1.06 -> 0.70-0.77); needs a cheaper \
-            drain, see the break19 review"]
 fn late_write_is_drained_ours() {
     late_write_is_drained(Target::Ours);
 }

@@ -65,6 +65,8 @@ pub struct Shared {
     pub slots: Arc<Slots>,
     /// The runtime that serves what an acceptor cannot finish.
     pub runtime: Handle,
+    /// Where answered connections wait for their client to close.
+    pub drain: Arc<crate::drain::Drain>,
 }
 
 /// Make `listener` fit for the acceptors: blocking, with [`STOP_POLL`] as its accept timeout.
@@ -180,7 +182,7 @@ fn serve(conn: Connection, shared: &Shared, patience: &mut Patience) {
     let raw = match buf.received(limits.max_field) {
         Some(crate::connection::Received::Request(raw)) => raw,
         _ => {
-            consume(fd, peeked, false);
+            let _ = consume(fd, peeked, false);
             return hand_over(conn, Begun::Reading(buf), started, shared);
         }
     };
@@ -196,7 +198,7 @@ fn serve(conn: Connection, shared: &Shared, patience: &mut Patience) {
     let answer = match shared.policy.decide_at_once(raw) {
         Decided::Now(answer) => answer,
         Decided::Later(deferred) => {
-            consume(fd, peeked, false);
+            let _ = consume(fd, peeked, false);
             return hand_over(conn, Begun::Deciding(deferred), started, shared);
         }
     };
@@ -209,14 +211,23 @@ fn serve(conn: Connection, shared: &Shared, patience: &mut Patience) {
         let sent = send(fd, &reply, MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_NOSIGNAL).unwrap_or(0);
         (reply, sent)
     });
-    // Closing with bytes unread would reset the connection: a client that sent more after its
-    // request (or whose reply did not fit at once) is drained by the runtime, as
-    // `connection::finish` does for every reply there.
-    let more = consume(fd, peeked, true);
-    if let Some((reply, sent)) = replying
-        && (sent < reply.len() || more)
-    {
-        return hand_over(conn, Begun::Replying { reply, sent }, started, shared);
+    let behind = consume(fd, peeked, true);
+    match replying {
+        Some((reply, sent)) if sent < reply.len() => {
+            return hand_over(conn, Begun::Replying { reply, sent }, started, shared);
+        }
+        // As Cyrus after every reply (reference §1.5): half-close, then read until the client
+        // closes, so that one writing after its reply meets no reset.
+        Some(_) if behind != Behind::Closed => {
+            if let Some(m) = metrics {
+                m.connections().dec();
+            }
+            let Connection { slot, stream } = conn;
+            shared.drain.add(slot, stream);
+            return;
+        }
+        // A tempfail, or a client gone already: close.
+        _ => {}
     }
     drop(conn);
     if let Some(m) = metrics {
@@ -248,12 +259,22 @@ impl Patience {
     }
 }
 
-/// Take `n` bytes, already peeked at, off the socket `fd`. With `look_beyond`, also tell
-/// whether more bytes were waiting behind them (reading one more in the same call when it can;
-/// what was read beyond is discarded, and not necessarily all of it).
-fn consume(fd: RawFd, mut n: usize, look_beyond: bool) -> bool {
+/// What waited on a socket behind the bytes [`consume`] took.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Behind {
+    /// Nothing yet (or not looked at).
+    Nothing,
+    /// More bytes (read and discarded, not necessarily all of them).
+    More,
+    /// The client's end of file: it has closed, or half-closed.
+    Closed,
+}
+
+/// Take `n` bytes, already peeked at, off the socket `fd`. With `look_beyond`, also tell what
+/// waited behind them (reading one more byte in the same call when it can).
+fn consume(fd: RawFd, mut n: usize, look_beyond: bool) -> Behind {
     if n == 0 && !look_beyond {
-        return false;
+        return Behind::Nothing;
     }
     // The bytes are a request's: a password passes through here.
     let mut sink = Zeroizing::new([0u8; 512]);
@@ -261,13 +282,14 @@ fn consume(fd: RawFd, mut n: usize, look_beyond: bool) -> bool {
         let want = n.saturating_add(usize::from(look_beyond)).min(sink.len());
         let looking = look_beyond && want > n;
         match recv(fd, sink.get_mut(..want).unwrap_or_default(), MsgFlags::MSG_DONTWAIT) {
-            Ok(got) if got > n => return true,
+            Ok(got) if got > n => return Behind::More,
             Ok(got) if got > 0 => n -= got,
-            // An end of file or an error: nothing more to take.
-            Ok(_) | Err(_) => return false,
+            Ok(_) if looking || n > 0 => return Behind::Closed,
+            // Nothing asked for; an error (the runtime's or the drain's read finds out again).
+            Ok(_) | Err(_) => return Behind::Nothing,
         }
         if n == 0 && (looking || !look_beyond) {
-            return false;
+            return Behind::Nothing;
         }
     }
 }
@@ -308,26 +330,28 @@ mod tests {
         for len in [1, 21, 511, 512, 513, 1290] {
             let request = vec![7u8; len];
             let (server, _client) = pair(&request);
-            assert!(!consume(server.as_raw_fd(), len, true), "{len} bytes, nothing behind");
+            assert_eq!(consume(server.as_raw_fd(), len, true), Behind::Nothing, "{len} bytes, nothing behind");
             assert_eq!(recv(server.as_raw_fd(), &mut [0u8; 8], MsgFlags::MSG_DONTWAIT), Err(Errno::EAGAIN));
 
             let (server, _client) = pair(&[request.as_slice(), b"more"].concat());
-            assert!(consume(server.as_raw_fd(), len, true), "{len} bytes, more behind");
+            assert_eq!(consume(server.as_raw_fd(), len, true), Behind::More, "{len} bytes, more behind");
 
             let (server, _client) = pair(&[request.as_slice(), b"next"].concat());
-            assert!(!consume(server.as_raw_fd(), len, false), "without looking beyond");
+            assert_eq!(consume(server.as_raw_fd(), len, false), Behind::Nothing, "without looking beyond");
             let mut next = [0u8; 4];
             (&server).read_exact(&mut next).unwrap();
             assert_eq!(&next, b"next", "exactly the peeked bytes were taken");
         }
         let (server, _client) = pair(b"");
-        assert!(!consume(server.as_raw_fd(), 0, false), "nothing peeked, nothing taken");
+        assert_eq!(consume(server.as_raw_fd(), 0, false), Behind::Nothing, "nothing peeked, nothing taken");
     }
 
     #[test]
     fn a_client_that_closed_has_nothing_more() {
         let (server, client) = pair(b"abc");
         drop(client);
-        assert!(!consume(server.as_raw_fd(), 3, true));
+        // The end of file comes after the bytes, in a call of its own.
+        assert_eq!(consume(server.as_raw_fd(), 3, true), Behind::Nothing);
+        assert_eq!(consume(server.as_raw_fd(), 0, true), Behind::Closed);
     }
 }

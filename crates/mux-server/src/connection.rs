@@ -2,7 +2,6 @@
 //! limits, then the reply, the half-close and a bounded drain.
 
 use crate::frame::{self, Decoded, FIELD_NAMES, RawRequest};
-use std::os::fd::AsRawFd;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::UnixStream;
@@ -172,30 +171,21 @@ pub async fn finish(stream: UnixStream, reply: Option<&str>, limits: &Limits) {
     finish_sending(stream, reply.get(now..).unwrap_or_default(), limits).await;
 }
 
-/// Send `rest`, the part of a reply not written yet, then close; a client that sent more after
-/// its request is drained first (half-close, then read until it closes, briefly).
+/// Send `rest`, the part of a reply not written yet, half-close, and wait briefly for the
+/// client to close.
 pub async fn finish_sending(mut stream: UnixStream, rest: &[u8], limits: &Limits) {
-    if let Err(e) = stream.write_all(rest).await {
+    let sent = async {
+        stream.write_all(rest).await?;
+        stream.shutdown().await
+    };
+    if let Err(e) = sent.await {
         tracing::debug!("could not send reply: {e}");
-        return;
-    }
-    // Nothing waiting unread (the usual case: libsasl2 sends one request and reads the reply):
-    // closing now cannot reset the connection, and the client reads the reply, then the end of
-    // file, as after Cyrus's drain. Asked of the socket itself, not of tokio's readiness, which
-    // may not know yet.
-    let mut sink = [0u8; 512];
-    match nix::sys::socket::recv(stream.as_raw_fd(), &mut sink, nix::sys::socket::MsgFlags::MSG_DONTWAIT) {
-        Ok(0) | Err(nix::errno::Errno::EAGAIN) => return,
-        _ => {}
-    }
-    if let Err(e) = stream.shutdown().await {
-        tracing::debug!("could not half-close after the reply: {e}");
-        sink.fill(0);
         return;
     }
     // Like Cyrus (issue #445), read and discard until the client closes, so a pipelined second
     // request is ignored rather than answered with a reset — but only for a while.
     let deadline = Instant::now() + limits.drain_timeout;
+    let mut sink = [0u8; 512];
     while let Ok(Ok(n)) = timeout_at(deadline, stream.read(&mut sink)).await {
         if n == 0 {
             break;

@@ -32,6 +32,7 @@ cfg_daemon! {
     pub mod control;
     pub mod daemon;
     pub mod daemonize;
+    pub mod drain;
     pub mod eager;
     pub mod inherited;
     pub mod log_safe;

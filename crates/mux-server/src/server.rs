@@ -8,6 +8,7 @@
 use crate::acceptor;
 use crate::answer::Answer;
 use crate::connection::{self, Limits, Received, RequestBuf};
+use crate::drain::Drain;
 use crate::log_safe::LogSafe;
 use crate::metrics::{self, RequestResult};
 use crate::policy::{Deferred, Policy};
@@ -63,11 +64,19 @@ pub async fn run(
     let slots = Slots::new(config.max_connections);
     let (stop_tx, stop_rx) = watch::channel(false);
     let (done_tx, mut all_done) = mpsc::channel::<()>(1);
+    let drain = match Drain::start(config.limits.drain_timeout, stop_rx.clone(), done_tx.clone()) {
+        Ok(drain) => drain,
+        Err(e) => {
+            tracing::error!("cannot start the drain thread: {e}");
+            return;
+        }
+    };
     let shared = Arc::new(acceptor::Shared {
         policy,
         config,
         slots: slots.clone(),
         runtime: tokio::runtime::Handle::current(),
+        drain,
     });
     for listener in listeners {
         if let Err(e) = acceptor::prepare(&listener) {
@@ -85,7 +94,7 @@ pub async fn run(
     drop(done_tx);
     shutdown.await;
     let _ = stop_tx.send(true);
-    // Every acceptor holds a sender: `None` once all have returned.
+    // Every acceptor and the drain thread hold a sender: `None` once all have returned.
     let _ = all_done.recv().await;
     // Every connection holds a slot; getting them all back means every request has finished.
     if tokio::time::timeout(config.shutdown_grace, slots.all_free()).await.is_err() {
