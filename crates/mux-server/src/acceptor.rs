@@ -65,7 +65,7 @@ pub struct Shared {
     pub slots: Arc<Slots>,
     /// The runtime that serves what an acceptor cannot finish.
     pub runtime: Handle,
-    /// Where answered connections wait for their client to close.
+    /// Where answered connections still open after a while wait for their client to close.
     pub drain: Arc<crate::drain::Drain>,
 }
 
@@ -100,7 +100,9 @@ pub fn spawn(
 fn accept_loop(listener: &UnixListener, shared: &Shared, mut stop: watch::Receiver<bool>) {
     let mut pressure = Pressure::new(shared.slots.cap());
     let mut patience = Patience::default();
+    let mut recent = crate::drain::Recent::default();
     while !*stop.borrow() {
+        recent.look(&shared.drain);
         let stream = match listener.accept() {
             Ok((stream, _)) => stream,
             Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::Interrupted) => {
@@ -136,7 +138,7 @@ fn accept_loop(listener: &UnixListener, shared: &Shared, mut stop: watch::Receiv
                 }
             }
         };
-        serve(Connection { slot, stream }, shared, &mut patience);
+        serve(Connection { slot, stream }, shared, &mut patience, &mut recent);
     }
 }
 
@@ -153,7 +155,7 @@ struct Connection {
 /// taking it frees its buffer, which wakes the client if it already sleeps waiting for the reply
 /// (a UNIX socket wakes every sleeper on its queue when its peer's buffer frees space), and then
 /// it wakes a second time for the reply itself. After the reply the client is awake anyway.
-fn serve(conn: Connection, shared: &Shared, patience: &mut Patience) {
+fn serve(conn: Connection, shared: &Shared, patience: &mut Patience, recent: &mut crate::drain::Recent) {
     let started = Instant::now();
     let metrics = metrics::get();
     if let Some(m) = metrics {
@@ -223,7 +225,7 @@ fn serve(conn: Connection, shared: &Shared, patience: &mut Patience) {
                 m.connections().dec();
             }
             let Connection { slot, stream } = conn;
-            shared.drain.add(slot, stream);
+            recent.add(slot, stream);
             return;
         }
         // A tempfail, or a client gone already: close.

@@ -1,14 +1,18 @@
 //! After its reply, a connection an acceptor answered is half-closed and read until the client
 //! closes, what it sends discarded, for at most the drain deadline — as Cyrus 2.1.28 does after
 //! every reply (reference §1.5, its issue #445): a client that writes after its reply (a second
-//! request, a fifth field sent on its own) is not answered with a reset or `EPIPE`, and one that
-//! reads to end of file sees it right after the reply.
+//! request, a fifth field sent on its own) meets no reset or `EPIPE`, and one that reads to end
+//! of file sees it right after the reply.
 //!
-//! One thread does it for all acceptors of a server, over one epoll set: adding a connection is
-//! one `epoll_ctl`, and the thread wakes when clients close, many at a time under load. Handing
-//! each answered connection to the runtime instead (a task, a registration, reactor turns)
-//! cost a third of the cache-hit rate (issue 19's review). A draining connection keeps its slot
-//! (it is still open), as the runtime's drain does ([`crate::connection::finish_sending`]).
+//! Two stages, so that the usual client (libsasl2 closes as soon as it has read its reply) costs
+//! one non-blocking read and no wake-up: each acceptor keeps its recent connections
+//! ([`Recent`]) and looks at them between two accepts, at most once per [`LOOK_EVERY`]; one
+//! still open after [`RECENT_FOR`] goes to the shared [`Drain`], whose thread waits on an epoll
+//! set until its client closes or the deadline passes. Handing every answered connection to the
+//! runtime (a task, a registration, reactor turns) cost a third of the cache-hit rate, and one
+//! thread looking at all of them fell behind under load (issue 19's review). A draining
+//! connection keeps its slot, as the runtime's drain does
+//! ([`crate::connection::finish_sending`]).
 
 use crate::slots::Slot;
 use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout};
@@ -16,20 +20,18 @@ use nix::sys::socket::{MsgFlags, recv};
 use std::collections::{HashMap, VecDeque};
 use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};
 
-/// How often the drain thread looks at its connections while it has any: one wake-up serves
-/// every client that closed meanwhile, whatever the request rate (a wake-up per request cost
-/// as much as the rest of a cache hit). A socket closes this much after its client at most.
-const TICK: Duration = Duration::from_millis(1);
+/// How often, at most, an acceptor looks at its recent connections (under load it loops every
+/// few microseconds: one look serves every client that closed meanwhile).
+pub const LOOK_EVERY: Duration = Duration::from_millis(1);
 
-/// How long a connection is looked at every [`TICK`] (one non-blocking read each) before it
-/// is left to the epoll set, which costs a registration but nothing while the client is silent.
-/// libsasl2 closes as soon as it has read its reply: nearly every connection ends well within.
-const YOUNG_FOR: Duration = Duration::from_millis(20);
+/// How long a connection stays with its acceptor before the [`Drain`] takes it (a registration
+/// with its epoll set: nothing costs while the client is silent).
+pub const RECENT_FOR: Duration = Duration::from_millis(20);
 
 /// How often, at most, the drain thread looks whether shutdown was asked for.
 const STOP_POLL: Duration = Duration::from_millis(200);
@@ -40,82 +42,180 @@ struct Entry {
     /// Held, not read: the connection counts against the cap until it closes.
     _slot: Slot,
     stream: UnixStream,
-    added: Instant,
+    answered: Instant,
 }
 
-/// The connections being drained.
-pub struct Drain {
-    /// Connections added since the thread last looked.
-    fresh: Mutex<Vec<Entry>>,
-    /// Signalled on an add while the thread sleeps with nothing to look after.
-    wake: Condvar,
-    idle: AtomicBool,
-    /// How long a client has, after its reply, to close.
-    timeout: Duration,
+/// One acceptor's connections answered in the last [`RECENT_FOR`]; closed when dropped.
+pub struct Recent {
+    entries: Vec<Entry>,
+    looked: Option<Instant>,
+    sink: [u8; 512],
 }
 
-impl Drain {
-    /// A drain giving clients `timeout` to close, and its thread, which ends once `stop` says so
-    /// (dropping `done`; every connection still draining is closed then).
-    pub fn start(
-        timeout: Duration,
-        stop: watch::Receiver<bool>,
-        done: mpsc::Sender<()>,
-    ) -> std::io::Result<Arc<Self>> {
-        let epoll = Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC)?;
-        let drain =
-            Arc::new(Self { fresh: Mutex::default(), wake: Condvar::new(), idle: AtomicBool::new(false), timeout });
-        let serving = drain.clone();
-        std::thread::Builder::new().name("saslauthd-drain".into()).spawn(move || {
-            // Signals are the runtime's (crate::signals).
-            let _ = crate::signals::handled().thread_block();
-            Draining::new(&serving, epoll).run(&stop);
-            serving.lock().clear();
-            drop(done);
-        })?;
-        Ok(drain)
+impl Default for Recent {
+    fn default() -> Self {
+        Self { entries: Vec::new(), looked: None, sink: [0; 512] }
     }
+}
 
-    fn lock(&self) -> MutexGuard<'_, Vec<Entry>> {
-        // Each critical section is a push or a take: the list is whole after a panic.
-        self.fresh.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// Half-close `stream`, whose reply is sent, and drain it until its client closes; `slot`
-    /// is held until then.
-    pub fn add(&self, slot: Slot, stream: UnixStream) {
+impl Recent {
+    /// Half-close `stream`, whose reply is sent, and keep it (with `slot`) until its client
+    /// closes.
+    pub fn add(&mut self, slot: Slot, stream: UnixStream) {
         if let Err(e) = stream.shutdown(std::net::Shutdown::Write) {
             // The client is gone already: nothing to drain.
             tracing::debug!("could not half-close after the reply: {e}");
             drop(slot);
             return;
         }
-        self.lock().push(Entry { _slot: slot, stream, added: Instant::now() });
-        if self.idle.load(Ordering::Acquire) {
-            self.wake.notify_one();
+        self.entries.push(Entry { _slot: slot, stream, answered: Instant::now() });
+    }
+
+    /// Unless it looked within [`LOOK_EVERY`]: close the connections whose client closed, and
+    /// give `drain` those older than [`RECENT_FOR`].
+    pub fn look(&mut self, drain: &Drain) {
+        if self.entries.is_empty() {
+            return;
+        }
+        let now = Instant::now();
+        if self.looked.is_some_and(|at| now.duration_since(at) < LOOK_EVERY) {
+            return;
+        }
+        self.looked = Some(now);
+        let mut i = 0;
+        while let Some(entry) = self.entries.get(i) {
+            if look(&entry.stream, &mut self.sink) == Look::Done {
+                self.entries.swap_remove(i);
+            } else if now.duration_since(entry.answered) >= RECENT_FOR {
+                drain.take(self.entries.swap_remove(i));
+            } else {
+                i += 1;
+            }
         }
     }
 
-    /// Connections added and not yet looked at by the drain thread.
-    pub fn waiting(&self) -> usize {
-        self.lock().len()
+    /// Whether it holds no connection.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
     }
 }
 
-/// The drain thread's own state.
-struct Draining<'a> {
-    drain: &'a Drain,
-    /// Looked at every tick.
-    young: Vec<Entry>,
-    /// Left to the epoll set, by key; with their deadlines, oldest first.
-    epoll: Epoll,
-    lingering: HashMap<u64, Entry>,
-    by_age: VecDeque<(Instant, u64)>,
-    next_key: u64,
-    sink: [u8; 512],
+impl Drop for Recent {
+    fn drop(&mut self) {
+        self.sink.fill(0);
+    }
 }
 
-/// What a look at a draining connection found.
+/// The connections still open [`RECENT_FOR`] after their reply, until their client closes or
+/// the drain deadline passes.
+pub struct Drain {
+    epoll: Epoll,
+    table: Mutex<Table>,
+    next_key: AtomicU64,
+    /// How long a client has, after its reply, to close.
+    timeout: Duration,
+}
+
+#[derive(Default)]
+struct Table {
+    open: HashMap<u64, Entry>,
+    /// (deadline, key), oldest first (entries come in about the order they were answered).
+    by_age: VecDeque<(Instant, u64)>,
+}
+
+impl Drain {
+    /// A drain giving clients `timeout` after their reply to close, and its thread, which ends
+    /// once `stop` says so (dropping `done`; every connection still draining is closed then).
+    pub fn start(
+        timeout: Duration,
+        stop: watch::Receiver<bool>,
+        done: mpsc::Sender<()>,
+    ) -> std::io::Result<Arc<Self>> {
+        let epoll = Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC)?;
+        let drain = Arc::new(Self { epoll, table: Mutex::default(), next_key: AtomicU64::new(0), timeout });
+        let serving = drain.clone();
+        std::thread::Builder::new().name("saslauthd-drain".into()).spawn(move || {
+            // Signals are the runtime's (crate::signals).
+            let _ = crate::signals::handled().thread_block();
+            serving.run(&stop);
+            serving.lock().open.clear();
+            drop(done);
+        })?;
+        Ok(drain)
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Table> {
+        // Each critical section is an insert or a remove: the table is whole after a panic.
+        self.table.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Drain `entry` until its client closes or its deadline passes.
+    fn take(&self, entry: Entry) {
+        let key = self.next_key.fetch_add(1, Ordering::Relaxed);
+        // Level-triggered: readable while bytes wait or once the client closed. An event that
+        // comes before the entry is in the table is reported again at the next wait.
+        let event = EpollEvent::new(EpollFlags::EPOLLIN | EpollFlags::EPOLLRDHUP, key);
+        if let Err(e) = self.epoll.add(&entry.stream, event) {
+            tracing::debug!("cannot drain a connection, closing it: {e}");
+            return;
+        }
+        let mut table = self.lock();
+        table.by_age.push_back((entry.answered + self.timeout, key));
+        table.open.insert(key, entry);
+    }
+
+    fn run(&self, stop: &watch::Receiver<bool>) {
+        let mut events = vec![EpollEvent::empty(); 64];
+        let mut sink = [0u8; 512];
+        while !*stop.borrow() {
+            let wait = self.lock().by_age.front().map_or(STOP_POLL, |(deadline, _)| {
+                deadline.saturating_duration_since(Instant::now()).min(STOP_POLL)
+            });
+            // Rounded up to whole milliseconds: a deadline is never waited for too briefly.
+            let millis = u16::try_from(wait.as_micros().div_ceil(1000)).unwrap_or(u16::MAX);
+            let ready = self.epoll.wait(&mut events, EpollTimeout::from(millis)).unwrap_or(0);
+            for event in events.get(..ready).unwrap_or_default() {
+                let key = event.data();
+                // Only this thread removes entries: the socket stays open after the lock is let go.
+                let fd = self.lock().open.get(&key).map(|entry| entry.stream.as_raw_fd());
+                if let Some(fd) = fd
+                    && look_fd(fd, &mut sink) == Look::Done
+                {
+                    // Closing it takes it out of the epoll set.
+                    self.lock().open.remove(&key);
+                }
+            }
+            self.expire();
+        }
+        sink.fill(0);
+    }
+
+    /// Close the connections whose client did not close within the deadline.
+    fn expire(&self) {
+        let now = Instant::now();
+        let mut table = self.lock();
+        while let Some(&(deadline, key)) = table.by_age.front() {
+            if deadline > now {
+                break;
+            }
+            table.by_age.pop_front();
+            table.open.remove(&key);
+        }
+    }
+
+    /// Connections being drained here.
+    pub fn len(&self) -> usize {
+        self.lock().open.len()
+    }
+
+    /// Whether no connection is being drained here.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// What a look at an answered connection found.
+#[derive(Debug, PartialEq, Eq)]
 enum Look {
     /// Its client closed (or the socket failed): close it.
     Done,
@@ -123,100 +223,14 @@ enum Look {
     Open,
 }
 
-impl<'a> Draining<'a> {
-    fn new(drain: &'a Drain, epoll: Epoll) -> Self {
-        Self {
-            drain,
-            young: Vec::new(),
-            epoll,
-            lingering: HashMap::new(),
-            by_age: VecDeque::new(),
-            next_key: 0,
-            sink: [0; 512],
-        }
-    }
-
-    fn run(&mut self, stop: &watch::Receiver<bool>) {
-        let mut events = vec![EpollEvent::empty(); 256];
-        while !*stop.borrow() {
-            self.take_fresh();
-            self.look_at_young();
-            // Also the tick: with nothing lingering, an empty set just sleeps.
-            let ready = self.epoll.wait(&mut events, EpollTimeout::from(tick_millis())).unwrap_or(0);
-            for event in events.get(..ready).unwrap_or_default() {
-                self.look_at_lingering(event.data());
-            }
-            self.expire();
-        }
-        self.sink.fill(0);
-    }
-
-    /// Move what was added into `young`; with nothing at all to look after, sleep until an add
-    /// (or [`STOP_POLL`]).
-    fn take_fresh(&mut self) {
-        let mut fresh = self.drain.lock();
-        if fresh.is_empty() && self.young.is_empty() && self.lingering.is_empty() {
-            self.drain.idle.store(true, Ordering::Release);
-            fresh = self.drain.wake.wait_timeout(fresh, STOP_POLL).unwrap_or_else(PoisonError::into_inner).0;
-            self.drain.idle.store(false, Ordering::Release);
-        }
-        self.young.append(&mut fresh);
-    }
-
-    fn look_at_young(&mut self) {
-        let now = Instant::now();
-        let mut young = std::mem::take(&mut self.young);
-        for entry in young.drain(..) {
-            match look(&entry.stream, &mut self.sink) {
-                Look::Done => {}
-                Look::Open if now.duration_since(entry.added) < YOUNG_FOR => self.young.push(entry),
-                Look::Open => self.linger(entry),
-            }
-        }
-        // Keeps its capacity: the next tick's `young` reuses it.
-        self.young.append(&mut young);
-    }
-
-    /// Leave `entry` to the epoll set until its client closes or its deadline passes.
-    fn linger(&mut self, entry: Entry) {
-        let key = self.next_key;
-        self.next_key = key.wrapping_add(1);
-        // Level-triggered: readable while bytes wait or once the client closed.
-        let event = EpollEvent::new(EpollFlags::EPOLLIN | EpollFlags::EPOLLRDHUP, key);
-        if let Err(e) = self.epoll.add(&entry.stream, event) {
-            tracing::debug!("cannot drain a connection, closing it: {e}");
-            return;
-        }
-        self.by_age.push_back((entry.added + self.drain.timeout, key));
-        self.lingering.insert(key, entry);
-    }
-
-    fn look_at_lingering(&mut self, key: u64) {
-        if let Some(entry) = self.lingering.get(&key)
-            && matches!(look(&entry.stream, &mut self.sink), Look::Done)
-        {
-            // Closing it takes it out of the epoll set.
-            self.lingering.remove(&key);
-        }
-    }
-
-    /// Close the connections whose client did not close within the deadline.
-    fn expire(&mut self) {
-        let now = Instant::now();
-        while let Some(&(deadline, key)) = self.by_age.front() {
-            if deadline > now {
-                break;
-            }
-            self.by_age.pop_front();
-            self.lingering.remove(&key);
-        }
-    }
-}
-
 /// Read what the client of `stream` sent, discarding it, without waiting.
 fn look(stream: &UnixStream, sink: &mut [u8]) -> Look {
+    look_fd(stream.as_raw_fd(), sink)
+}
+
+fn look_fd(fd: std::os::fd::RawFd, sink: &mut [u8]) -> Look {
     loop {
-        match recv(stream.as_raw_fd(), sink, MsgFlags::MSG_DONTWAIT) {
+        match recv(fd, sink, MsgFlags::MSG_DONTWAIT) {
             Ok(n) if n > 0 => {}
             Err(nix::errno::Errno::EAGAIN) => return Look::Open,
             Err(nix::errno::Errno::EINTR) => {}
@@ -224,10 +238,6 @@ fn look(stream: &UnixStream, sink: &mut [u8]) -> Look {
             Ok(_) | Err(_) => return Look::Done,
         }
     }
-}
-
-fn tick_millis() -> u16 {
-    u16::try_from(TICK.as_millis()).unwrap_or(1)
 }
 
 #[cfg(test)]
@@ -245,50 +255,65 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_drained_connection_takes_late_writes_and_ends_when_its_client_closes() {
+    fn drain(timeout: Duration) -> (Arc<Drain>, watch::Sender<bool>, mpsc::Receiver<()>) {
         let (stop_tx, stop) = watch::channel(false);
-        let (done, mut all_done) = mpsc::channel(1);
-        let drain = Drain::start(Duration::from_secs(5), stop, done).unwrap();
-        let slots = Slots::new(4);
+        let (done, all_done) = mpsc::channel(1);
+        (Drain::start(timeout, stop, done).unwrap(), stop_tx, all_done)
+    }
+
+    #[test]
+    fn a_recent_connection_takes_late_writes_and_closes_after_its_client() {
+        let (drain, _stop, _done) = drain(Duration::from_secs(5));
+        let slots = Slots::new(2);
+        let mut recent = Recent::default();
         let (server, mut client) = UnixStream::pair().unwrap();
-        let slot = slots.take(server.as_raw_fd()).unwrap();
-        assert!(slot.read_done());
-        drain.add(slot, server);
+        recent.add(slots.take(server.as_raw_fd()).unwrap(), server);
         // Half-closed: the client reads end of file at once, and its late write is taken.
         let mut rest = Vec::new();
         client.read_to_end(&mut rest).unwrap();
         assert!(rest.is_empty());
         client.write_all(b"a second request").unwrap();
-        std::thread::sleep(Duration::from_millis(50));
-        let others: Vec<Slot> = (96..99).map(|fd| slots.take(fd).unwrap()).collect();
-        assert!(slots.take(99).is_none(), "still draining while the client is open: its slot is held");
+        recent.look(&drain);
+        assert!(!recent.is_empty(), "open while its client is");
+        let other = slots.take(1).unwrap();
+        assert!(slots.take(2).is_none(), "and it holds its slot");
         drop(client);
-        until(|| slots.take(99).is_some());
-        drop(others);
-
-        let (server, mut client) = UnixStream::pair().unwrap();
-        let slots = Slots::new(1);
-        drain.add(slots.take(server.as_raw_fd()).unwrap(), server);
-        let _ = stop_tx.send(true);
-        assert!(all_done.blocking_recv().is_none(), "the thread ended");
-        assert!(slots.take(99).is_some(), "and closed what it was draining");
-        let mut byte = [0u8; 1];
-        assert_eq!(client.read(&mut byte).unwrap(), 0);
+        std::thread::sleep(LOOK_EVERY);
+        recent.look(&drain);
+        assert!(recent.is_empty(), "closed once its client closed");
+        assert!(slots.take(2).is_some());
+        drop(other);
     }
 
     #[test]
-    fn a_client_that_never_closes_is_closed_at_the_deadline() {
-        let (_stop_tx, stop) = watch::channel(false);
-        let (done, _all_done) = mpsc::channel(1);
-        let drain = Drain::start(Duration::from_millis(100), stop, done).unwrap();
-        let slots = Slots::new(1);
-        let (server, mut client) = UnixStream::pair().unwrap();
-        drain.add(slots.take(server.as_raw_fd()).unwrap(), server);
-        client.write_all(b"silent after this").unwrap();
-        until(|| slots.take(99).is_some());
-        assert_eq!(drain.waiting(), 0);
-        // Closed by the drain (not merely half-closed): a write now fails.
-        assert!(client.write_all(b"x").is_err());
+    fn one_still_open_goes_to_the_drain_until_its_client_closes_or_the_deadline() {
+        let (drain, stop, mut done) = drain(Duration::from_millis(300));
+        let slots = Slots::new(3);
+        let mut recent = Recent::default();
+        let (server, mut slow) = UnixStream::pair().unwrap();
+        recent.add(slots.take(server.as_raw_fd()).unwrap(), server);
+        let (server, mut silent) = UnixStream::pair().unwrap();
+        recent.add(slots.take(server.as_raw_fd()).unwrap(), server);
+        std::thread::sleep(RECENT_FOR);
+        recent.look(&drain);
+        assert!(recent.is_empty());
+        assert_eq!(drain.len(), 2);
+        slow.write_all(b"late").unwrap();
+        drop(slow);
+        until(|| drain.len() == 1);
+        until(|| drain.is_empty());
+        let mut byte = [0u8; 1];
+        assert_eq!(silent.read(&mut byte).unwrap(), 0);
+        assert!(silent.write_all(b"x").is_err(), "closed at the deadline");
+
+        let (server, _open) = UnixStream::pair().unwrap();
+        let mut recent = Recent::default();
+        recent.add(slots.take(server.as_raw_fd()).unwrap(), server);
+        std::thread::sleep(RECENT_FOR);
+        recent.look(&drain);
+        assert_eq!(drain.len(), 1);
+        let _ = stop.send(true);
+        assert!(done.blocking_recv().is_none(), "the thread ended");
+        assert!(drain.is_empty(), "and closed what it was draining");
     }
 }
