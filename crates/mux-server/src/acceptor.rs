@@ -311,7 +311,10 @@ fn hand_over(conn: Connection, begun: Begun, started: Instant, shared: &Shared) 
         return;
     };
     let (policy, limits) = (shared.policy.clone(), shared.config.limits);
-    shared.runtime.spawn(async move { crate::server::serve(stream, slot, &policy, &limits, begun, started).await });
+    let drain = shared.drain.clone();
+    shared.runtime.spawn(async move {
+        crate::server::serve(stream, slot, &policy, &limits, &drain, begun, started).await;
+    });
 }
 
 #[cfg(test)]

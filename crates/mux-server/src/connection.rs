@@ -159,18 +159,6 @@ impl Drop for RequestBuf {
     }
 }
 
-/// Send `reply` (if any), half-close, and wait briefly for the client to close.
-///
-/// With no reply the socket is simply closed: libsasl2 then reports `SASL_FAIL`, a temporary
-/// failure, rather than `SASL_BADAUTH`.
-pub async fn finish(stream: UnixStream, reply: Option<&str>, limits: &Limits) {
-    let Some(text) = reply else { return };
-    let reply = frame::encode_reply(text.as_bytes());
-    // Without waiting for the reactor first (crate::eager); tokio writes whatever is left.
-    let now = crate::eager::write_now(&stream, &reply);
-    finish_sending(stream, reply.get(now..).unwrap_or_default(), limits).await;
-}
-
 /// Send `rest`, the part of a reply not written yet, half-close, and wait briefly for the
 /// client to close.
 pub async fn finish_sending(mut stream: UnixStream, rest: &[u8], limits: &Limits) {

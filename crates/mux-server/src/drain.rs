@@ -72,9 +72,10 @@ impl Recent {
     }
 
     /// Unless it looked within [`LOOK_EVERY`]: close the connections whose client closed, and
-    /// give `drain` those older than [`RECENT_FOR`].
+    /// give `drain` those older than [`RECENT_FOR`]; take over what the runtime's tasks left
+    /// there ([`Drain::adopt`]).
     pub fn look(&mut self, drain: &Drain) {
-        if self.entries.is_empty() {
+        if self.entries.is_empty() && drain.adopted_count.load(Ordering::Relaxed) == 0 {
             return;
         }
         let now = Instant::now();
@@ -82,6 +83,7 @@ impl Recent {
             return;
         }
         self.looked = Some(now);
+        drain.hand_adopted(&mut self.entries);
         let mut i = 0;
         while let Some(entry) = self.entries.get(i) {
             if look(&entry.stream, &mut self.sink) == Look::Done {
@@ -111,6 +113,9 @@ impl Drop for Recent {
 pub struct Drain {
     epoll: Epoll,
     table: Mutex<Table>,
+    /// Answered by the runtime's tasks, for the acceptors' [`Recent`] (or this thread) to take.
+    adopted: Mutex<Vec<Entry>>,
+    adopted_count: std::sync::atomic::AtomicUsize,
     next_key: AtomicU64,
     /// How long a client has, after its reply, to close.
     timeout: Duration,
@@ -132,13 +137,21 @@ impl Drain {
         done: mpsc::Sender<()>,
     ) -> std::io::Result<Arc<Self>> {
         let epoll = Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC)?;
-        let drain = Arc::new(Self { epoll, table: Mutex::default(), next_key: AtomicU64::new(0), timeout });
+        let drain = Arc::new(Self {
+            epoll,
+            table: Mutex::default(),
+            adopted: Mutex::default(),
+            adopted_count: std::sync::atomic::AtomicUsize::new(0),
+            next_key: AtomicU64::new(0),
+            timeout,
+        });
         let serving = drain.clone();
         std::thread::Builder::new().name("saslauthd-drain".into()).spawn(move || {
             // Signals are the runtime's (crate::signals).
             let _ = crate::signals::handled().thread_block();
             serving.run(&stop);
             serving.lock().open.clear();
+            serving.adopted.lock().unwrap_or_else(PoisonError::into_inner).clear();
             drop(done);
         })?;
         Ok(drain)
@@ -147,6 +160,30 @@ impl Drain {
     fn lock(&self) -> MutexGuard<'_, Table> {
         // Each critical section is an insert or a remove: the table is whole after a panic.
         self.table.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Half-close `stream`, whose reply a task of the runtime sent, and drain it until its
+    /// client closes; `slot` is held until then. An acceptor (or, when all are idle, this
+    /// thread) looks at it first as at its own [`Recent`] connections.
+    pub fn adopt(&self, slot: Slot, stream: UnixStream) {
+        if let Err(e) = stream.shutdown(std::net::Shutdown::Write) {
+            tracing::debug!("could not half-close after the reply: {e}");
+            drop(slot);
+            return;
+        }
+        let mut adopted = self.adopted.lock().unwrap_or_else(PoisonError::into_inner);
+        adopted.push(Entry { _slot: slot, stream, answered: Instant::now() });
+        self.adopted_count.store(adopted.len(), Ordering::Relaxed);
+    }
+
+    /// Move the adopted connections into `into`.
+    fn hand_adopted(&self, into: &mut Vec<Entry>) {
+        if self.adopted_count.load(Ordering::Relaxed) == 0 {
+            return;
+        }
+        let mut adopted = self.adopted.lock().unwrap_or_else(PoisonError::into_inner);
+        into.append(&mut adopted);
+        self.adopted_count.store(0, Ordering::Relaxed);
     }
 
     /// Drain `entry` until its client closes or its deadline passes.
@@ -167,10 +204,16 @@ impl Drain {
     fn run(&self, stop: &watch::Receiver<bool>) {
         let mut events = vec![EpollEvent::empty(); 64];
         let mut sink = [0u8; 512];
+        // What the runtime's tasks adopt while every acceptor waits in `accept`.
+        let mut recent = Recent::default();
         while !*stop.borrow() {
-            let wait = self.lock().by_age.front().map_or(STOP_POLL, |(deadline, _)| {
+            recent.look(self);
+            let mut wait = self.lock().by_age.front().map_or(STOP_POLL, |(deadline, _)| {
                 deadline.saturating_duration_since(Instant::now()).min(STOP_POLL)
             });
+            if !recent.is_empty() {
+                wait = wait.min(LOOK_EVERY);
+            }
             // Rounded up to whole milliseconds: a deadline is never waited for too briefly.
             let millis = u16::try_from(wait.as_micros().div_ceil(1000)).unwrap_or(u16::MAX);
             let ready = self.epoll.wait(&mut events, EpollTimeout::from(millis)).unwrap_or(0);

@@ -123,6 +123,7 @@ pub async fn serve(
     slot: Slot,
     policy: &Policy,
     limits: &Limits,
+    drain: &Drain,
     begun: Begun,
     started: std::time::Instant,
 ) {
@@ -157,8 +158,22 @@ pub async fn serve(
     if let Some(m) = metrics {
         m.observe(policy.mechanism(), RequestResult::of(answer.as_ref()), started.elapsed());
     }
-    let text = answer.as_ref().and_then(Answer::reply).map(|reply| reply.text());
-    connection::finish(stream, text.as_deref(), limits).await;
+    // A tempfail closes without a reply.
+    if let Some(reply) = answer.as_ref().and_then(Answer::reply) {
+        let reply = crate::frame::encode_reply(reply.text().as_bytes());
+        // Without waiting for the reactor first (crate::eager): a reply always fits.
+        let sent = crate::eager::write_now(&stream, &reply);
+        if sent < reply.len() {
+            connection::finish_sending(stream, reply.get(sent..).unwrap_or_default(), limits).await;
+        } else {
+            // The drain waits for the client's close, as the acceptors' answers do: this task
+            // ends here instead of waking once more for it.
+            match stream.into_std() {
+                Ok(stream) => drain.adopt(slot, stream),
+                Err(e) => tracing::debug!("cannot drain a connection, closing it: {e}"),
+            }
+        }
+    }
     if let Some(m) = metrics {
         m.connections().dec();
     }
