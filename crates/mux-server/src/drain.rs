@@ -78,10 +78,16 @@ impl Recent {
         if self.entries.is_empty() && drain.adopted_count.load(Ordering::Relaxed) == 0 {
             return;
         }
-        let now = Instant::now();
-        if self.looked.is_some_and(|at| now.duration_since(at) < LOOK_EVERY) {
+        if self.looked.is_some_and(|at| at.elapsed() < LOOK_EVERY) {
             return;
         }
+        self.look_now(drain);
+    }
+
+    /// [`Self::look`] even if it looked within [`LOOK_EVERY`]: before waiting for a free slot,
+    /// which a connection whose client closed since the last look may hold.
+    pub fn look_now(&mut self, drain: &Drain) {
+        let now = Instant::now();
         self.looked = Some(now);
         drain.hand_adopted(&mut self.entries);
         let mut i = 0;
@@ -93,6 +99,14 @@ impl Recent {
             } else {
                 i += 1;
             }
+        }
+    }
+
+    /// Give `drain` every connection held here: before this acceptor waits for a free slot,
+    /// during which it looks at none of them (the drain thread sees each client close at once).
+    pub fn hand_all(&mut self, drain: &Drain) {
+        for entry in self.entries.drain(..) {
+            drain.take(entry);
         }
     }
 
@@ -116,6 +130,8 @@ pub struct Drain {
     /// Answered by the runtime's tasks, for the acceptors' [`Recent`] (or this thread) to take.
     adopted: Mutex<Vec<Entry>>,
     adopted_count: std::sync::atomic::AtomicUsize,
+    /// Wakes an acceptor waiting for room: an adopted connection may hold the slot it waits for.
+    adopted_ready: tokio::sync::Notify,
     next_key: AtomicU64,
     /// How long a client has, after its reply, to close.
     timeout: Duration,
@@ -142,6 +158,7 @@ impl Drain {
             table: Mutex::default(),
             adopted: Mutex::default(),
             adopted_count: std::sync::atomic::AtomicUsize::new(0),
+            adopted_ready: tokio::sync::Notify::new(),
             next_key: AtomicU64::new(0),
             timeout,
         });
@@ -174,6 +191,15 @@ impl Drain {
         let mut adopted = self.adopted.lock().unwrap_or_else(PoisonError::into_inner);
         adopted.push(Entry { _slot: slot, stream, answered: Instant::now() });
         self.adopted_count.store(adopted.len(), Ordering::Relaxed);
+        drop(adopted);
+        // Without a waiter (the usual case), one atomic load.
+        self.adopted_ready.notify_waiters();
+    }
+
+    /// Resolves at the next [`Self::adopt`] (wait for it registered already: see
+    /// [`tokio::sync::futures::Notified::enable`]).
+    pub fn adopted(&self) -> tokio::sync::futures::Notified<'_> {
+        self.adopted_ready.notified()
     }
 
     /// Move the adopted connections into `into`.

@@ -207,3 +207,27 @@ async fn a_request_being_answered_keeps_its_slot() {
     assert_eq!(slow.await.unwrap().as_deref(), Some("OK"));
     server.stop().await;
 }
+
+/// With the cap reached only by answered connections whose clients have closed, a newcomer is
+/// served at once: an acceptor about to wait for room looks at the connections it answered
+/// (a slot held by a closed one was never freed: with `--max-connections 1`, the second
+/// sequential login hung for good, the drain deadline notwithstanding; break19b review).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sequential_logins_at_a_cap_of_one_are_all_answered() {
+    let mut cfg = config(Duration::from_secs(30));
+    cfg.max_connections = 1;
+    cfg.limits.drain_timeout = Duration::from_secs(30);
+    let server = start(cfg).await;
+    let started = Instant::now();
+    // Answered by the runtime (a verifier call) and by an acceptor at once (a NULL password).
+    for (i, password) in ["good", ""].iter().cycle().take(60).enumerate() {
+        let reply =
+            tokio::time::timeout(Duration::from_secs(3), exchange(&server.socket, &request("joe", password)))
+                .await
+                .unwrap_or_else(|_| panic!("login {i} hung"));
+        assert!(reply.is_some(), "login {i}");
+    }
+    // Each one freed its slot right after its client closed, not at the 200 ms accept timeout.
+    assert!(started.elapsed() < Duration::from_secs(3), "{:?}", started.elapsed());
+    server.stop().await;
+}
