@@ -68,6 +68,7 @@ impl Recent {
             drop(slot);
             return;
         }
+        slot.draining(stream.as_raw_fd());
         self.entries.push(Entry { _slot: slot, stream, answered: Instant::now() });
     }
 
@@ -188,6 +189,7 @@ impl Drain {
             drop(slot);
             return;
         }
+        slot.draining(stream.as_raw_fd());
         let mut adopted = self.adopted.lock().unwrap_or_else(PoisonError::into_inner);
         adopted.push(Entry { _slot: slot, stream, answered: Instant::now() });
         self.adopted_count.store(adopted.len(), Ordering::Relaxed);

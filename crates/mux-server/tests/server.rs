@@ -231,3 +231,40 @@ async fn sequential_logins_at_a_cap_of_one_are_all_answered() {
     assert!(started.elapsed() < Duration::from_secs(3), "{:?}", started.elapsed());
     server.stop().await;
 }
+
+/// Clients that keep their connections open after the reply do not keep newcomers out until
+/// the drain deadline: an answered connection is shed first (its client has its reply). Before,
+/// `cap` such clients (any local user) held the daemon for the whole deadline, again and again
+/// (break19b review).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_holding_their_connection_after_the_reply_are_shed_for_a_newcomer() {
+    let mut cfg = config(Duration::from_secs(30));
+    cfg.max_connections = 2;
+    cfg.limits.drain_timeout = Duration::from_secs(30);
+    let server = start(cfg).await;
+    let mut held = Vec::new();
+    // Answered by the runtime and by an acceptor at once.
+    for password in ["good", ""] {
+        let mut stream = UnixStream::connect(&server.socket).await.unwrap();
+        stream.write_all(&request("joe", password)).await.unwrap();
+        assert!(read_reply(&mut stream).await.is_some());
+        held.push(stream);
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    for _ in 0..3 {
+        let started = Instant::now();
+        let reply =
+            tokio::time::timeout(Duration::from_secs(5), exchange(&server.socket, &request("joe", "good")))
+                .await
+                .expect("the newcomer waited for the drain deadline");
+        assert_eq!(reply.as_deref(), Some("OK"));
+        assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
+    }
+    // The holders were closed (they read the end of file after their reply).
+    for mut stream in held {
+        let mut rest = Vec::new();
+        let read = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut rest)).await.unwrap();
+        assert!(rest.is_empty(), "{read:?}");
+    }
+    server.stop().await;
+}
