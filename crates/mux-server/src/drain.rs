@@ -129,7 +129,8 @@ pub struct Drain {
     epoll: Epoll,
     table: Mutex<Table>,
     /// Answered by the runtime's tasks, for the acceptors' [`Recent`] (or this thread) to take.
-    adopted: Mutex<Vec<Entry>>,
+    /// `None` once the thread ended: a connection answered after that is closed at once.
+    adopted: Mutex<Option<Vec<Entry>>>,
     adopted_count: std::sync::atomic::AtomicUsize,
     /// Wakes an acceptor waiting for room: an adopted connection may hold the slot it waits for.
     adopted_ready: tokio::sync::Notify,
@@ -143,6 +144,8 @@ struct Table {
     open: HashMap<u64, Entry>,
     /// (deadline, key), oldest first (entries come in about the order they were answered).
     by_age: VecDeque<(Instant, u64)>,
+    /// The thread ended.
+    closed: bool,
 }
 
 impl Drain {
@@ -157,7 +160,7 @@ impl Drain {
         let drain = Arc::new(Self {
             epoll,
             table: Mutex::default(),
-            adopted: Mutex::default(),
+            adopted: Mutex::new(Some(Vec::new())),
             adopted_count: std::sync::atomic::AtomicUsize::new(0),
             adopted_ready: tokio::sync::Notify::new(),
             next_key: AtomicU64::new(0),
@@ -168,8 +171,13 @@ impl Drain {
             // Signals are the runtime's (crate::signals).
             let _ = crate::signals::handled().thread_block();
             serving.run(&stop);
-            serving.lock().open.clear();
-            serving.adopted.lock().unwrap_or_else(PoisonError::into_inner).clear();
+            // Closed for good: what is answered after this would hold its slot past the end,
+            // and hold up the server's wait for every slot.
+            let mut table = serving.lock();
+            table.closed = true;
+            table.open.clear();
+            drop(table);
+            serving.adopted.lock().unwrap_or_else(PoisonError::into_inner).take();
             drop(done);
         })?;
         Ok(drain)
@@ -191,8 +199,12 @@ impl Drain {
         }
         slot.draining(stream.as_raw_fd());
         let mut adopted = self.adopted.lock().unwrap_or_else(PoisonError::into_inner);
-        adopted.push(Entry { _slot: slot, stream, answered: Instant::now() });
-        self.adopted_count.store(adopted.len(), Ordering::Relaxed);
+        let Some(list) = adopted.as_mut() else {
+            // Shutting down: close it now.
+            return;
+        };
+        list.push(Entry { _slot: slot, stream, answered: Instant::now() });
+        self.adopted_count.store(list.len(), Ordering::Relaxed);
         drop(adopted);
         // Without a waiter (the usual case), one atomic load.
         self.adopted_ready.notify_waiters();
@@ -210,7 +222,9 @@ impl Drain {
             return;
         }
         let mut adopted = self.adopted.lock().unwrap_or_else(PoisonError::into_inner);
-        into.append(&mut adopted);
+        if let Some(list) = adopted.as_mut() {
+            into.append(list);
+        }
         self.adopted_count.store(0, Ordering::Relaxed);
     }
 
@@ -225,6 +239,10 @@ impl Drain {
             return;
         }
         let mut table = self.lock();
+        if table.closed {
+            // Its thread ended: close it now (which takes it out of the epoll set).
+            return;
+        }
         table.by_age.push_back((entry.answered + self.timeout, key));
         table.open.insert(key, entry);
     }

@@ -268,3 +268,25 @@ async fn clients_holding_their_connection_after_the_reply_are_shed_for_a_newcome
     }
     server.stop().await;
 }
+
+/// A request in progress at shutdown is answered, and the server ends right after: its
+/// connection, answered once the drain thread has ended, is closed rather than left holding its
+/// slot until the shutdown grace ran out (break19b review).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_answered_during_shutdown_does_not_hold_it_up() {
+    let mut cfg = config(Duration::from_secs(30));
+    cfg.shutdown_grace = Duration::from_secs(20);
+    let server = start(cfg).await;
+    let mut slow = UnixStream::connect(&server.socket).await.unwrap();
+    slow.write_all(&request("slow", "good")).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let started = Instant::now();
+    let stopping = tokio::spawn(server.stop());
+    assert_eq!(read_reply(&mut slow).await.as_deref(), Some("OK"));
+    // The client keeps its connection open: shutting down closes it, without waiting for it.
+    tokio::time::timeout(Duration::from_secs(10), stopping)
+        .await
+        .expect("shutdown waited for the grace")
+        .unwrap();
+    assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+}
