@@ -103,6 +103,11 @@ fn accept_loop(listener: &UnixListener, shared: &Shared, mut stop: watch::Receiv
     let mut recent = crate::drain::Recent::default();
     while !*stop.borrow() {
         recent.look(&shared.drain);
+        // A blocking accept would leave them unlooked at (their slots held after their clients
+        // closed, none ever handed to the drain) until the next client or the accept timeout.
+        if !recent.is_empty() && !wait_for_client(listener, crate::drain::LOOK_EVERY) {
+            continue;
+        }
         let stream = match listener.accept() {
             Ok((stream, _)) => stream,
             Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::Interrupted) => {
@@ -119,7 +124,15 @@ fn accept_loop(listener: &UnixListener, shared: &Shared, mut stop: watch::Receiv
         // is there. At the cap each acceptor holds one descriptor beyond it.
         let slot = match shared.slots.take(stream.as_raw_fd()) {
             Some(slot) => slot,
-            None => {
+            None => loop {
+                // Answered connections (its own, or those the runtime adopted: one may come while
+                // this waits) may hold the slots, their clients gone since the last look; those
+                // still open go to the drain thread, which frees each slot as soon as its client
+                // closes (here none would be looked at while waiting for room).
+                let mut adopted = std::pin::pin!(shared.drain.adopted());
+                adopted.as_mut().enable();
+                recent.look_now(&shared.drain);
+                recent.hand_all(&shared.drain);
                 let room = shared.slots.room(stream.as_raw_fd(), |shed| {
                     if let (Shedding::Shed(_), Some(m)) = (shed, metrics::get()) {
                         m.shed().inc();
@@ -128,18 +141,29 @@ fn accept_loop(listener: &UnixListener, shared: &Shared, mut stop: watch::Receiv
                 });
                 let slot = shared.runtime.block_on(async {
                     tokio::select! {
-                        slot = room => Some(slot),
+                        slot = room => Some(Some(slot)),
+                        () = adopted => Some(None),
                         _ = stop.wait_for(|s| *s) => None,
                     }
                 });
                 match slot {
-                    Some(slot) => slot,
+                    Some(Some(slot)) => break slot,
+                    Some(None) => {}
                     None => return,
                 }
-            }
+            },
         };
         serve(Connection { slot, stream }, shared, &mut patience, &mut recent);
     }
+}
+
+/// Wait up to `timeout` for a client in `listener`'s queue; whether one (or an error) is there.
+fn wait_for_client(listener: &UnixListener, timeout: Duration) -> bool {
+    use nix::poll::{PollFd, PollFlags, ppoll};
+    use std::os::fd::AsFd;
+    let mut fds = [PollFd::new(listener.as_fd(), PollFlags::POLLIN)];
+    // ppoll: a timeout finer than poll's milliseconds. An error: let `accept` report it.
+    !matches!(ppoll(&mut fds, Some(timeout.into()), None), Ok(0))
 }
 
 /// An accepted connection. Fields drop in order: the slot before the stream is closed, so the

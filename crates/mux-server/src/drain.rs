@@ -68,6 +68,7 @@ impl Recent {
             drop(slot);
             return;
         }
+        slot.draining(stream.as_raw_fd());
         self.entries.push(Entry { _slot: slot, stream, answered: Instant::now() });
     }
 
@@ -78,10 +79,16 @@ impl Recent {
         if self.entries.is_empty() && drain.adopted_count.load(Ordering::Relaxed) == 0 {
             return;
         }
-        let now = Instant::now();
-        if self.looked.is_some_and(|at| now.duration_since(at) < LOOK_EVERY) {
+        if self.looked.is_some_and(|at| at.elapsed() < LOOK_EVERY) {
             return;
         }
+        self.look_now(drain);
+    }
+
+    /// [`Self::look`] even if it looked within [`LOOK_EVERY`]: before waiting for a free slot,
+    /// which a connection whose client closed since the last look may hold.
+    pub fn look_now(&mut self, drain: &Drain) {
+        let now = Instant::now();
         self.looked = Some(now);
         drain.hand_adopted(&mut self.entries);
         let mut i = 0;
@@ -93,6 +100,14 @@ impl Recent {
             } else {
                 i += 1;
             }
+        }
+    }
+
+    /// Give `drain` every connection held here: before this acceptor waits for a free slot,
+    /// during which it looks at none of them (the drain thread sees each client close at once).
+    pub fn hand_all(&mut self, drain: &Drain) {
+        for entry in self.entries.drain(..) {
+            drain.take(entry);
         }
     }
 
@@ -114,8 +129,11 @@ pub struct Drain {
     epoll: Epoll,
     table: Mutex<Table>,
     /// Answered by the runtime's tasks, for the acceptors' [`Recent`] (or this thread) to take.
-    adopted: Mutex<Vec<Entry>>,
+    /// `None` once the thread ended: a connection answered after that is closed at once.
+    adopted: Mutex<Option<Vec<Entry>>>,
     adopted_count: std::sync::atomic::AtomicUsize,
+    /// Wakes an acceptor waiting for room: an adopted connection may hold the slot it waits for.
+    adopted_ready: tokio::sync::Notify,
     next_key: AtomicU64,
     /// How long a client has, after its reply, to close.
     timeout: Duration,
@@ -126,6 +144,8 @@ struct Table {
     open: HashMap<u64, Entry>,
     /// (deadline, key), oldest first (entries come in about the order they were answered).
     by_age: VecDeque<(Instant, u64)>,
+    /// The thread ended.
+    closed: bool,
 }
 
 impl Drain {
@@ -140,8 +160,9 @@ impl Drain {
         let drain = Arc::new(Self {
             epoll,
             table: Mutex::default(),
-            adopted: Mutex::default(),
+            adopted: Mutex::new(Some(Vec::new())),
             adopted_count: std::sync::atomic::AtomicUsize::new(0),
+            adopted_ready: tokio::sync::Notify::new(),
             next_key: AtomicU64::new(0),
             timeout,
         });
@@ -150,8 +171,13 @@ impl Drain {
             // Signals are the runtime's (crate::signals).
             let _ = crate::signals::handled().thread_block();
             serving.run(&stop);
-            serving.lock().open.clear();
-            serving.adopted.lock().unwrap_or_else(PoisonError::into_inner).clear();
+            // Closed for good: what is answered after this would hold its slot past the end,
+            // and hold up the server's wait for every slot.
+            let mut table = serving.lock();
+            table.closed = true;
+            table.open.clear();
+            drop(table);
+            serving.adopted.lock().unwrap_or_else(PoisonError::into_inner).take();
             drop(done);
         })?;
         Ok(drain)
@@ -171,9 +197,23 @@ impl Drain {
             drop(slot);
             return;
         }
+        slot.draining(stream.as_raw_fd());
         let mut adopted = self.adopted.lock().unwrap_or_else(PoisonError::into_inner);
-        adopted.push(Entry { _slot: slot, stream, answered: Instant::now() });
-        self.adopted_count.store(adopted.len(), Ordering::Relaxed);
+        let Some(list) = adopted.as_mut() else {
+            // Shutting down: close it now.
+            return;
+        };
+        list.push(Entry { _slot: slot, stream, answered: Instant::now() });
+        self.adopted_count.store(list.len(), Ordering::Relaxed);
+        drop(adopted);
+        // Without a waiter (the usual case), one atomic load.
+        self.adopted_ready.notify_waiters();
+    }
+
+    /// Resolves at the next [`Self::adopt`] (wait for it registered already: see
+    /// [`tokio::sync::futures::Notified::enable`]).
+    pub fn adopted(&self) -> tokio::sync::futures::Notified<'_> {
+        self.adopted_ready.notified()
     }
 
     /// Move the adopted connections into `into`.
@@ -182,7 +222,9 @@ impl Drain {
             return;
         }
         let mut adopted = self.adopted.lock().unwrap_or_else(PoisonError::into_inner);
-        into.append(&mut adopted);
+        if let Some(list) = adopted.as_mut() {
+            into.append(list);
+        }
         self.adopted_count.store(0, Ordering::Relaxed);
     }
 
@@ -197,6 +239,10 @@ impl Drain {
             return;
         }
         let mut table = self.lock();
+        if table.closed {
+            // Its thread ended: close it now (which takes it out of the epoll set).
+            return;
+        }
         table.by_age.push_back((entry.answered + self.timeout, key));
         table.open.insert(key, entry);
     }

@@ -1,8 +1,9 @@
 //! The connection cap (`--max-connections`) and whom to shed when it is reached.
 //!
-//! Every served connection holds one slot. While it has not yet sent a complete request it is a
-//! *reader*, the only kind that may be shed: when a new client arrives and every slot is taken,
-//! the reader silent the longest (no byte received for the longest time) is shut down, so its
+//! Every served connection holds one slot. An answered connection waiting for its client to
+//! close ([`crate::drain`]) is shed first. While it has not yet sent a complete request it is a
+//! *reader*, the only other kind that may be shed: when a new client arrives and every slot is
+//! taken (and none is draining), the reader silent the longest (no byte received for the longest time) is shut down, so its
 //! task sees end-of-file and ends without a reply (a tempfail to libsasl2, as for any request
 //! that was never complete), and the newcomer takes its slot. A connection whose request has
 //! been read keeps its slot until it is answered. Without shedding, an idle flood larger than
@@ -80,6 +81,9 @@ enum State {
     Reading(RawFd),
     /// Its request was read: keeps the slot until its task ends.
     Answering,
+    /// Answered, waiting for its client to close ([`crate::drain`]) on this descriptor: shed
+    /// before any reader (its client has its reply). Open while in this state, as `Reading`.
+    Draining(RawFd),
 }
 
 /// What [`Slots::shed_one`] did.
@@ -163,7 +167,20 @@ impl Slots {
         // socket (its task has not run yet, as under heavy load) is a client about to be served,
         // not an idle one, and is passed over (a few times at most: one peek each).
         let mut passed_over: Vec<usize> = Vec::new();
-        let (heard, index, fd) = loop {
+        // A connection answered already goes first: shedding it costs its client nothing, and
+        // clients holding their connections open after the reply would otherwise keep every
+        // slot until the drain deadline (break19b review).
+        let draining = table
+            .entries
+            .iter()
+            .zip(self.heard.iter())
+            .enumerate()
+            .filter_map(|(i, (entry, heard))| match entry.state {
+                State::Draining(fd) => Some((heard.load(Ordering::Relaxed), i, fd)),
+                _ => None,
+            })
+            .min();
+        let (heard, index, fd) = if let Some(oldest) = draining { oldest } else { loop {
             let oldest = table
                 .entries
                 .iter()
@@ -181,7 +198,7 @@ impl Slots {
                 continue;
             }
             break (heard, index, fd);
-        };
+        } };
         // Under the lock: the task leaves `Reading` (and only then closes the descriptor) under
         // this same lock, so `fd` is still this connection's. Shutting down both directions
         // wakes the task's read with end-of-file and tells the client at once.
@@ -250,6 +267,17 @@ impl Slot {
 }
 
 impl Slot {
+    /// Its connection, on `fd`, was answered and now only waits for its client to close: it
+    /// may be shed (before any reader). Must be left (by dropping the slot) before `fd` closes.
+    pub fn draining(&self, fd: RawFd) {
+        let mut table = self.slots.lock();
+        if let Some(entry) = table.entries.get_mut(self.index)
+            && entry.generation == self.generation
+        {
+            entry.state = State::Draining(fd);
+        }
+    }
+
     /// Run `register`, which takes the connection's socket and gives it back in another form,
     /// or `None` once it closed it. Shedding leaves the slot alone meanwhile, so it never shuts
     /// down a descriptor closed (and perhaps reused) in between; it may shed it again after.

@@ -207,3 +207,86 @@ async fn a_request_being_answered_keeps_its_slot() {
     assert_eq!(slow.await.unwrap().as_deref(), Some("OK"));
     server.stop().await;
 }
+
+/// With the cap reached only by answered connections whose clients have closed, a newcomer is
+/// served at once: an acceptor about to wait for room looks at the connections it answered
+/// (a slot held by a closed one was never freed: with `--max-connections 1`, the second
+/// sequential login hung for good, the drain deadline notwithstanding; break19b review).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sequential_logins_at_a_cap_of_one_are_all_answered() {
+    let mut cfg = config(Duration::from_secs(30));
+    cfg.max_connections = 1;
+    cfg.limits.drain_timeout = Duration::from_secs(30);
+    let server = start(cfg).await;
+    let started = Instant::now();
+    // Answered by the runtime (a verifier call) and by an acceptor at once (a NULL password).
+    for (i, password) in ["good", ""].iter().cycle().take(60).enumerate() {
+        let reply =
+            tokio::time::timeout(Duration::from_secs(3), exchange(&server.socket, &request("joe", password)))
+                .await
+                .unwrap_or_else(|_| panic!("login {i} hung"));
+        assert!(reply.is_some(), "login {i}");
+    }
+    // Each one freed its slot right after its client closed, not at the 200 ms accept timeout.
+    assert!(started.elapsed() < Duration::from_secs(3), "{:?}", started.elapsed());
+    server.stop().await;
+}
+
+/// Clients that keep their connections open after the reply do not keep newcomers out until
+/// the drain deadline: an answered connection is shed first (its client has its reply). Before,
+/// `cap` such clients (any local user) held the daemon for the whole deadline, again and again
+/// (break19b review).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_holding_their_connection_after_the_reply_are_shed_for_a_newcomer() {
+    let mut cfg = config(Duration::from_secs(30));
+    cfg.max_connections = 2;
+    cfg.limits.drain_timeout = Duration::from_secs(30);
+    let server = start(cfg).await;
+    let mut held = Vec::new();
+    // Answered by the runtime and by an acceptor at once.
+    for password in ["good", ""] {
+        let mut stream = UnixStream::connect(&server.socket).await.unwrap();
+        stream.write_all(&request("joe", password)).await.unwrap();
+        assert!(read_reply(&mut stream).await.is_some());
+        held.push(stream);
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    for _ in 0..3 {
+        let started = Instant::now();
+        let reply =
+            tokio::time::timeout(Duration::from_secs(5), exchange(&server.socket, &request("joe", "good")))
+                .await
+                .expect("the newcomer waited for the drain deadline");
+        assert_eq!(reply.as_deref(), Some("OK"));
+        assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
+    }
+    // The holders were closed (they read the end of file after their reply).
+    for mut stream in held {
+        let mut rest = Vec::new();
+        let read = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut rest)).await.unwrap();
+        assert!(rest.is_empty(), "{read:?}");
+    }
+    server.stop().await;
+}
+
+/// A request in progress at shutdown is answered, and the server ends right after: its
+/// connection, answered once the drain thread has ended, is closed rather than left holding its
+/// slot until the shutdown grace ran out (break19b review).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_answered_during_shutdown_does_not_hold_it_up() {
+    let mut cfg = config(Duration::from_secs(30));
+    cfg.shutdown_grace = Duration::from_secs(20);
+    let server = start(cfg).await;
+    let mut slow = UnixStream::connect(&server.socket).await.unwrap();
+    slow.write_all(&request("slow", "good")).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let started = Instant::now();
+    let stopping = tokio::spawn(server.stop());
+    assert_eq!(read_reply(&mut slow).await.as_deref(), Some("OK"));
+    // The client keeps its connection open: shutting down closes it, without waiting for it.
+    tokio::time::timeout(Duration::from_secs(10), stopping)
+        .await
+        .expect("shutdown waited for the grace")
+        .unwrap();
+    assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+}
