@@ -179,21 +179,8 @@ fn cache_drops_an_old_password_at_the_first_failure() {
 #[test]
 fn penalties_hold_the_next_attempt_before_its_check_whatever_its_answer() {
     let file = pwdfile(&[("alice", "a-pw")]);
-    let d = Ours::start(&args(&[
-        &"-a",
-        &"passwd-file",
-        &"-O",
-        &file.path(),
-        &"--penalty-base",
-        &"0.5",
-        &"--penalty-max",
-        &"2",
-    ]));
-    let timed = |pw: &str| {
-        let t = Instant::now();
-        let r = d.ask("alice", pw, "smtp");
-        (r, t.elapsed())
-    };
+    let d = penalised_by_half_seconds(file.path(), &[]);
+    let timed = |pw: &str| timed_ask(&d, pw);
     let (r, first) = timed("g1");
     assert_eq!(r, counted_reply("NO Incorrect password"));
     let (r, second) = timed("g2");
@@ -216,28 +203,29 @@ fn penalties_hold_the_next_attempt_before_its_check_whatever_its_answer() {
     assert!(after < Duration::from_millis(400), "{after:?}");
 }
 
+/// `-a passwd-file` on `file` with penalties of 0.5 s doubling up to 2 s, and `extra` arguments.
+fn penalised_by_half_seconds(file: &std::path::Path, extra: &[&dyn AsRef<std::ffi::OsStr>]) -> Ours {
+    let mut all: Vec<&dyn AsRef<std::ffi::OsStr>> =
+        vec![&"-a", &"passwd-file", &"-O", &file, &"--penalty-base", &"0.5", &"--penalty-max", &"2"];
+    all.extend_from_slice(extra);
+    Ours::start(&args(&all))
+}
+
+/// `alice`'s answer to `password` for smtp, and how long it took.
+fn timed_ask(d: &Ours, password: &str) -> (saslauthd_tests::RawReply, Duration) {
+    let t = Instant::now();
+    let r = d.ask("alice", password, "smtp");
+    (r, t.elapsed())
+}
+
 /// With `-c` a penalised account's right password is a cache hit, which the acceptor threads
 /// answer without the runtime (issue 19): it must still wait its turn before the check like a
 /// wrong one, or the answer's timing would tell a guesser which guess was right.
 #[test]
 fn a_cache_hit_of_a_penalised_account_waits_its_turn_too() {
     let file = pwdfile(&[("alice", "a-pw")]);
-    let d = Ours::start(&args(&[
-        &"-a",
-        &"passwd-file",
-        &"-O",
-        &file.path(),
-        &"-c",
-        &"--penalty-base",
-        &"0.5",
-        &"--penalty-max",
-        &"2",
-    ]));
-    let timed = |pw: &str| {
-        let t = Instant::now();
-        let r = d.ask("alice", pw, "smtp");
-        (r, t.elapsed())
-    };
+    let d = penalised_by_half_seconds(file.path(), &[&"-c"]);
+    let timed = |pw: &str| timed_ask(&d, pw);
     assert_eq!(timed("a-pw").0, ok(), "a miss, then cached");
     let (r, hit) = timed("a-pw");
     assert_eq!(r, ok());
