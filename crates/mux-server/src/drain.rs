@@ -45,6 +45,20 @@ struct Entry {
     answered: Instant,
 }
 
+impl Entry {
+    /// `stream`, whose reply is sent, half-closed, its slot marked as draining (shed first at
+    /// the cap); `None` when the client is gone already (closed here, slot first).
+    fn answered(slot: Slot, stream: UnixStream) -> Option<Self> {
+        if let Err(e) = stream.shutdown(std::net::Shutdown::Write) {
+            tracing::debug!("could not half-close after the reply: {e}");
+            drop(slot);
+            return None;
+        }
+        slot.draining(stream.as_raw_fd());
+        Some(Self { _slot: slot, stream, answered: Instant::now() })
+    }
+}
+
 /// One acceptor's connections answered in the last [`RECENT_FOR`]; closed when dropped.
 pub struct Recent {
     entries: Vec<Entry>,
@@ -62,14 +76,7 @@ impl Recent {
     /// Half-close `stream`, whose reply is sent, and keep it (with `slot`) until its client
     /// closes.
     pub fn add(&mut self, slot: Slot, stream: UnixStream) {
-        if let Err(e) = stream.shutdown(std::net::Shutdown::Write) {
-            // The client is gone already: nothing to drain.
-            tracing::debug!("could not half-close after the reply: {e}");
-            drop(slot);
-            return;
-        }
-        slot.draining(stream.as_raw_fd());
-        self.entries.push(Entry { _slot: slot, stream, answered: Instant::now() });
+        self.entries.extend(Entry::answered(slot, stream));
     }
 
     /// Unless it looked within [`LOOK_EVERY`]: close the connections whose client closed, and
@@ -93,7 +100,7 @@ impl Recent {
         drain.hand_adopted(&mut self.entries);
         let mut i = 0;
         while let Some(entry) = self.entries.get(i) {
-            if look(&entry.stream, &mut self.sink) == Look::Done {
+            if look(entry.stream.as_raw_fd(), &mut self.sink) == Look::Done {
                 self.entries.swap_remove(i);
             } else if now.duration_since(entry.answered) >= RECENT_FOR {
                 drain.take(self.entries.swap_remove(i));
@@ -192,18 +199,13 @@ impl Drain {
     /// client closes; `slot` is held until then. An acceptor (or, when all are idle, this
     /// thread) looks at it first as at its own [`Recent`] connections.
     pub fn adopt(&self, slot: Slot, stream: UnixStream) {
-        if let Err(e) = stream.shutdown(std::net::Shutdown::Write) {
-            tracing::debug!("could not half-close after the reply: {e}");
-            drop(slot);
-            return;
-        }
-        slot.draining(stream.as_raw_fd());
+        let Some(entry) = Entry::answered(slot, stream) else { return };
         let mut adopted = self.adopted.lock().unwrap_or_else(PoisonError::into_inner);
         let Some(list) = adopted.as_mut() else {
             // Shutting down: close it now.
             return;
         };
-        list.push(Entry { _slot: slot, stream, answered: Instant::now() });
+        list.push(entry);
         self.adopted_count.store(list.len(), Ordering::Relaxed);
         drop(adopted);
         // Without a waiter (the usual case), one atomic load.
@@ -268,7 +270,7 @@ impl Drain {
                 // Only this thread removes entries: the socket stays open after the lock is let go.
                 let fd = self.lock().open.get(&key).map(|entry| entry.stream.as_raw_fd());
                 if let Some(fd) = fd
-                    && look_fd(fd, &mut sink) == Look::Done
+                    && look(fd, &mut sink) == Look::Done
                 {
                     // Closing it takes it out of the epoll set.
                     self.lock().open.remove(&key);
@@ -312,12 +314,8 @@ enum Look {
     Open,
 }
 
-/// Read what the client of `stream` sent, discarding it, without waiting.
-fn look(stream: &UnixStream, sink: &mut [u8]) -> Look {
-    look_fd(stream.as_raw_fd(), sink)
-}
-
-fn look_fd(fd: std::os::fd::RawFd, sink: &mut [u8]) -> Look {
+/// Read what the client on socket `fd` sent, discarding it, without waiting.
+fn look(fd: std::os::fd::RawFd, sink: &mut [u8]) -> Look {
     loop {
         match recv(fd, sink, MsgFlags::MSG_DONTWAIT) {
             Ok(n) if n > 0 => {}
