@@ -595,6 +595,29 @@ mod tests {
         Ok(admission.held)
     }
 
+    /// 300 wrong guesses at once, the `i`th as `guess(i)`, each admitted, checked for 5 ms (as a
+    /// real check takes a while) and counted as a failure; how many were checked so far, and the
+    /// tasks (`Err` for a refused one).
+    fn burst(
+        p: &Arc<Penalties>,
+        guess: impl Fn(usize) -> Credentials,
+    ) -> (Arc<AtomicUsize>, Vec<tokio::task::JoinHandle<Result<(), Refusal>>>) {
+        let checked = Arc::new(AtomicUsize::new(0));
+        let tasks = (0..300)
+            .map(|i| {
+                let (p, checked, c) = (p.clone(), checked.clone(), guess(i));
+                tokio::spawn(async move {
+                    let admission = p.admit(&c).await?;
+                    checked.fetch_add(1, Ordering::Relaxed);
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                    p.failure(&admission, &c);
+                    Ok(())
+                })
+            })
+            .collect();
+        (checked, tasks)
+    }
+
     #[test]
     fn a_zoned_address_is_still_an_address() {
         assert_eq!(client_ip(&creds("joe", "x", Some("[fe80::1%eth0];25"))), "fe80::1".parse().ok());
@@ -673,21 +696,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_burst_of_guesses_is_bounded_before_the_check() {
         let p = penalties(PenaltyConfig::default());
-        let checked = Arc::new(AtomicUsize::new(0));
-        let tasks: Vec<_> = (0..300)
-            .map(|i| {
-                let (p, checked) = (p.clone(), checked.clone());
-                tokio::spawn(async move {
-                    let c = creds("joe", &format!("guess-{i}"), None);
-                    let admission = p.admit(&c).await?;
-                    checked.fetch_add(1, Ordering::Relaxed);
-                    // A check that takes a while, as a real one does.
-                    tokio::time::sleep(Duration::from_millis(5)).await;
-                    p.failure(&admission, &c);
-                    Ok::<_, Refusal>(())
-                })
-            })
-            .collect();
+        let (checked, tasks) = burst(&p, |i| creds("joe", &format!("guess-{i}"), None));
         tokio::time::sleep(s(2)).await;
         let in_two_seconds = checked.load(Ordering::Relaxed);
         assert!(in_two_seconds <= WIDTH as usize, "{in_two_seconds} checks in 2 s");
@@ -754,20 +763,8 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn an_attacker_rotating_addresses_is_still_bounded() {
         let p = penalties(PenaltyConfig::default());
-        let checked = Arc::new(AtomicUsize::new(0));
-        let tasks: Vec<_> = (0..300)
-            .map(|i| {
-                let (p, checked) = (p.clone(), checked.clone());
-                tokio::spawn(async move {
-                    let c = creds("joe", &format!("guess-{i}"), Some(&format!("10.0.{}.{};25", i / 250, i % 250)));
-                    let admission = p.admit(&c).await?;
-                    checked.fetch_add(1, Ordering::Relaxed);
-                    tokio::time::sleep(Duration::from_millis(5)).await;
-                    p.failure(&admission, &c);
-                    Ok::<_, Refusal>(())
-                })
-            })
-            .collect();
+        let (checked, tasks) =
+            burst(&p, |i| creds("joe", &format!("guess-{i}"), Some(&format!("10.0.{}.{};25", i / 250, i % 250))));
         tokio::time::sleep(s(2)).await;
         let in_two_seconds = checked.load(Ordering::Relaxed);
         assert!(in_two_seconds <= 30, "{in_two_seconds} checks in 2 s");
