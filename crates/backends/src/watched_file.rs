@@ -222,13 +222,19 @@ mod tests {
 
     const SHORT: Duration = Duration::from_millis(150);
 
-    #[test]
-    fn an_in_place_rewrite_is_read_once_quiet_the_old_contents_serving_meanwhile() {
+    /// A file reading `one`, watched with a [`SHORT`] settle time and read once already.
+    fn serving_one() -> (tempfile::TempDir, std::path::PathBuf, WatchedFile<Vec<String>>) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("users");
         std::fs::write(&path, "one\n").unwrap();
         let watched = WatchedFile::with_settle(&path, lines, SHORT);
         assert_eq!(*watched.current().unwrap(), ["one"]);
+        (dir, path, watched)
+    }
+
+    #[test]
+    fn an_in_place_rewrite_is_read_once_quiet_the_old_contents_serving_meanwhile() {
+        let (_dir, path, watched) = serving_one();
         // Mid-rewrite: truncated, partly written. Never served.
         rewrite_in_place(&path, "tw");
         assert_eq!(*watched.current().unwrap(), ["one"], "a fresh in-place write was read at once");
@@ -251,11 +257,7 @@ mod tests {
 
     #[test]
     fn an_mtime_in_the_future_does_not_freeze_the_file() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("users");
-        std::fs::write(&path, "one\n").unwrap();
-        let watched = WatchedFile::with_settle(&path, lines, SHORT);
-        assert_eq!(*watched.current().unwrap(), ["one"]);
+        let (_dir, path, watched) = serving_one();
         rewrite_in_place(&path, "two\n");
         let future = SystemTime::now() + Duration::from_secs(3600) + Duration::from_nanos(123);
         std::fs::File::options().write(true).open(&path).unwrap().set_modified(future).unwrap();
@@ -269,11 +271,7 @@ mod tests {
     fn an_old_mtime_is_read_at_once() {
         // A rewrite whose mtime is already past the settle time (a writer that sets it, or a
         // request long after the edit) needs no wait.
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("users");
-        std::fs::write(&path, "one\n").unwrap();
-        let watched = WatchedFile::with_settle(&path, lines, SHORT);
-        assert_eq!(*watched.current().unwrap(), ["one"]);
+        let (_dir, path, watched) = serving_one();
         rewrite_in_place(&path, "two\n");
         let past = SystemTime::now() - Duration::from_secs(60) + Duration::from_nanos(123);
         std::fs::File::options().write(true).open(&path).unwrap().set_modified(past).unwrap();
